@@ -1,0 +1,134 @@
+"""Content-addressed storage for large text.
+
+LangGraph re-persists every channel value at each super-step and stores `Send` payloads too,
+so a paper kept in state is written dozens of times. Documents, chunks and model outputs live
+here instead, keyed by their sha256, and only the keys travel through state. Text is
+zlib-compressed: prose shrinks about threefold, which keeps a run's database smaller than the
+document it was given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import zlib
+from pathlib import Path
+from typing import Any, Protocol
+
+KEY_PREFIX = "sha256:"
+
+
+def blob_key(text: str) -> str:
+    """The key a text is stored under: stable across runs and machines."""
+    return KEY_PREFIX + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class BlobStore(Protocol):
+    """Where big text and cached call results live, next to the checkpoints."""
+
+    def put(self, text: str) -> str: ...
+
+    def get(self, key: str) -> str: ...
+
+    def cache_get(self, key: str) -> dict[str, Any] | None: ...
+
+    def cache_put(self, key: str, value: dict[str, Any]) -> None: ...
+
+
+class SqliteBlobStore:
+    """Blobs and the call cache in tables of one SQLite file (WAL, one connection per thread)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        with self._conn() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS chunkwise_blobs (key TEXT PRIMARY KEY, data BLOB)"
+            )
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS chunkwise_calls (key TEXT PRIMARY KEY, value TEXT)"
+            )
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
+
+    def put(self, text: str) -> str:
+        key = blob_key(text)
+        data = zlib.compress(text.encode("utf-8"), 6)
+        self._conn().execute(
+            "INSERT OR IGNORE INTO chunkwise_blobs (key, data) VALUES (?, ?)", (key, data)
+        )
+        return key
+
+    def get(self, key: str) -> str:
+        row = self._conn().execute(
+            "SELECT data FROM chunkwise_blobs WHERE key = ?", (key,)
+        ).fetchone()
+        if row is None:
+            raise KeyError(f"blob {key} is missing from {self.path}")
+        return zlib.decompress(row[0]).decode("utf-8")
+
+    def cache_get(self, key: str) -> dict[str, Any] | None:
+        row = self._conn().execute(
+            "SELECT value FROM chunkwise_calls WHERE key = ?", (key,)
+        ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def cache_put(self, key: str, value: dict[str, Any]) -> None:
+        self._conn().execute(
+            "INSERT OR REPLACE INTO chunkwise_calls (key, value) VALUES (?, ?)",
+            (key, json.dumps(value, ensure_ascii=False)),
+        )
+
+
+class MemoryBlobStore:
+    """For tests and throwaway runs: same contract, nothing on disk."""
+
+    def __init__(self) -> None:
+        self._blobs: dict[str, str] = {}
+        self._calls: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def put(self, text: str) -> str:
+        key = blob_key(text)
+        with self._lock:
+            self._blobs.setdefault(key, text)
+        return key
+
+    def get(self, key: str) -> str:
+        try:
+            return self._blobs[key]
+        except KeyError:
+            raise KeyError(f"blob {key} is missing from the in-memory store") from None
+
+    def cache_get(self, key: str) -> dict[str, Any] | None:
+        value = self._calls.get(key)
+        return None if value is None else dict(value)
+
+    def cache_put(self, key: str, value: dict[str, Any]) -> None:
+        with self._lock:
+            self._calls[key] = dict(value)
+
+
+_OPEN: dict[str, BlobStore] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def open_blob_store(location: str | Path | None) -> BlobStore:
+    """One store per location per process; `None` or ":memory:" is a process-wide memory store."""
+    name = ":memory:" if location in (None, ":memory:") else str(Path(str(location)).expanduser())
+    with _OPEN_LOCK:
+        store = _OPEN.get(name)
+        if store is None:
+            store = MemoryBlobStore() if name == ":memory:" else SqliteBlobStore(name)
+            _OPEN[name] = store
+        return store
