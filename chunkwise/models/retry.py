@@ -127,9 +127,9 @@ def classify(exc: BaseException) -> Classified:
             "context_length" if _CONTEXT.search(text) else "validation")
         return Classified(kind, status, f"{code}: {text}", after)
 
-    code = getattr(exc, "status_code", None) or getattr(response, "status_code", None)
-    if isinstance(code, int) and code >= 400:
-        return Classified(_status_kind(code, message), code, message, after)
+    http_status = getattr(exc, "status_code", None) or getattr(response, "status_code", None)
+    if isinstance(http_status, int) and http_status >= 400:
+        return Classified(_status_kind(http_status, message), http_status, message, after)
 
     lowered = name.lower()
     if "nocredentials" in lowered or "partialcredentials" in lowered or "authentication" in lowered:

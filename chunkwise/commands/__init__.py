@@ -1,0 +1,1 @@
+"""One module per `chunkwise` subcommand; `common` holds the flags they share."""

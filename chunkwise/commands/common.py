@@ -1,0 +1,115 @@
+"""Flags every pipeline command shares, and turning them into settings.
+
+Model flags (`--model`, `--<role>-model`, `--base-url`, sampling, limits), run flags
+(`--run-id`, `--checkpoint-db`) and the JSON result/report flag behave the same in every
+command, so a user learns them once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from chunkwise.errors import ConfigError
+from chunkwise.models.settings import ModelSettings
+from chunkwise.runtime.paths import default_checkpoint_db
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+
+
+def add_model_flags(parser: argparse.ArgumentParser, roles: list[str]) -> None:
+    group = parser.add_argument_group("models")
+    group.add_argument("--model", help="model spec for every role (provider:model)")
+    for role in roles:
+        group.add_argument(f"--{role}-model", help=f"model spec for the {role} role")
+    group.add_argument("--base-url", help="base URL of an OpenAI-compatible server")
+    group.add_argument("--temperature", type=float)
+    group.add_argument("--top-p", type=float)
+    group.add_argument("--max-new-tokens", type=int, help="cap on tokens a model writes per call")
+    group.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
+    group.add_argument("--rpm", type=float, help="requests per minute per endpoint")
+    group.add_argument("--tpm", type=float, help="tokens per minute per endpoint")
+    group.add_argument("--max-attempts", type=int, default=6, help="attempts per call, in all")
+    group.add_argument("--context-window", type=int, help="override the model's context size")
+    group.add_argument(
+        "--structured-output",
+        choices=["json_schema", "function_calling", "json_mode"],
+        help="how structured answers are requested (default: per provider)",
+    )
+    group.add_argument("--no-cache", action="store_true", help="do not reuse cached model calls")
+
+
+def add_run_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("run")
+    group.add_argument("--run-id", help="name the run; the same id resumes it")
+    group.add_argument(
+        "--checkpoint-db",
+        default=None,
+        help=f"checkpoint database: SQLite path or postgres URL (default {default_checkpoint_db()})",
+    )
+    group.add_argument(
+        "--json", "--report", dest="json_path", metavar="PATH", help="write the result as JSON"
+    )
+    group.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def model_settings(args: argparse.Namespace, *, min_interval: float = 0.0) -> ModelSettings:
+    for name in ("temperature", "top_p", "timeout", "rpm", "tpm"):
+        value = getattr(args, name, None)
+        if value is not None and value < 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must not be negative")
+    if args.max_attempts is not None and args.max_attempts < 1:
+        raise ConfigError("--max-attempts must be at least 1")
+    return ModelSettings(
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_new_tokens=args.max_new_tokens,
+        base_url=args.base_url or (os.environ.get("LLM_BASE_URL") if args.model else None),
+        timeout=args.timeout,
+        rpm=args.rpm,
+        tpm=args.tpm,
+        min_interval=min_interval,
+        max_attempts=args.max_attempts,
+        context_window=args.context_window,
+        structured_method=args.structured_output,
+        cache=not args.no_cache,
+    )
+
+
+def role_model(args: argparse.Namespace, role: str) -> str | None:
+    """`--<role>-model`, else `--model`, else None (defaults decide)."""
+    return getattr(args, f"{role.replace('-', '_')}_model", None) or args.model
+
+
+def checkpoint_db(args: argparse.Namespace) -> str:
+    return str(args.checkpoint_db or default_checkpoint_db())
+
+
+def say(message: str, *, quiet: bool = False) -> None:
+    """Status lines go to stderr so stdout stays clean for piping."""
+    if not quiet:
+        print(message, file=sys.stderr, flush=True)
+
+
+def write_json(path: str | None, payload: Any) -> None:
+    if not path:
+        return
+    import json
+    from pathlib import Path
+
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--json {path}: cannot write ({exc.strerror})") from None
