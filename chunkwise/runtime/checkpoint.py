@@ -12,13 +12,14 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from chunkwise.errors import ConfigError
 from chunkwise.runtime.paths import is_postgres
+from chunkwise.runtime.serde import checkpoint_serializer
 
 
 @contextmanager
 def open_checkpointer(location: str) -> Iterator[BaseCheckpointSaver]:
     """Open (and create) the checkpoint store named by a path, a postgres URL or ':memory:'."""
     if location == ":memory:":
-        yield InMemorySaver()
+        yield InMemorySaver(serde=checkpoint_serializer())
         return
     if is_postgres(location):
         try:
@@ -29,6 +30,7 @@ def open_checkpointer(location: str) -> Iterator[BaseCheckpointSaver]:
             ) from None
         try:
             with PostgresSaver.from_conn_string(location) as saver:
+                saver.serde = checkpoint_serializer()
                 saver.setup()
                 yield saver
         except Exception as exc:
@@ -48,7 +50,7 @@ def open_checkpointer(location: str) -> Iterator[BaseCheckpointSaver]:
     except (OSError, sqlite3.Error) as exc:
         raise ConfigError(f"--checkpoint-db {location}: cannot open ({exc})") from None
     try:
-        sqlite_saver = SqliteSaver(conn)
+        sqlite_saver = SqliteSaver(conn, serde=checkpoint_serializer())
         sqlite_saver.setup()
         yield sqlite_saver
     finally:

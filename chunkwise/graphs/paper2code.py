@@ -1,0 +1,76 @@
+"""paper2code: a long research paper -> section-aware chunks -> parallel summaries ->
+combined notes (collapsed while too long) -> dataset recommendation -> one PyTorch file.
+
+`graph` is compiled without a checkpointer so Studio and host systems attach their own; the
+CLI and `ChunkedPyTorchGenerator` run it under SQLite through `chunkwise.runtime.runner`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.graph import END, START, StateGraph
+
+from chunkwise.nodes.paper2code.assess import assess_summaries, route_after_assess
+from chunkwise.nodes.paper2code.code import recommend_datasets, write_code
+from chunkwise.nodes.paper2code.combine import collapse_summaries, combine_summaries, route_notes
+from chunkwise.nodes.paper2code.finalize import finalize
+from chunkwise.nodes.paper2code.load import load_paper
+from chunkwise.nodes.paper2code.split import split_paper
+from chunkwise.nodes.paper2code.summarize import dispatch_summaries, send_chunks, summarize_chunk
+from chunkwise.state.paper2code import (
+    Paper2CodeContext,
+    Paper2CodeInput,
+    Paper2CodeOutput,
+    Paper2CodeState,
+)
+
+# A failed run restarts here: the dispatcher re-sends only chunks without a summary.
+RESTART_FROM = "split_paper"
+
+
+def build_graph() -> StateGraph[Any, Any, Any, Any]:
+    builder = StateGraph(
+        Paper2CodeState,
+        context_schema=Paper2CodeContext,
+        input_schema=Paper2CodeInput,
+        output_schema=Paper2CodeOutput,
+    )
+    builder.add_node(load_paper)
+    builder.add_node(split_paper)
+    builder.add_node(dispatch_summaries)
+    builder.add_node(summarize_chunk)
+    builder.add_node(assess_summaries)
+    builder.add_node(combine_summaries)
+    builder.add_node(collapse_summaries)
+    builder.add_node(recommend_datasets)
+    builder.add_node(write_code)
+    builder.add_node(finalize)
+
+    builder.add_edge(START, "load_paper")
+    builder.add_edge("load_paper", "split_paper")
+    builder.add_edge("split_paper", "dispatch_summaries")
+    builder.add_conditional_edges(
+        "dispatch_summaries", send_chunks, ["summarize_chunk", "assess_summaries"]
+    )
+    builder.add_edge("summarize_chunk", "assess_summaries")
+    builder.add_conditional_edges(
+        "assess_summaries", route_after_assess, ["combine_summaries", "finalize"]
+    )
+    for node in ("combine_summaries", "collapse_summaries"):
+        builder.add_conditional_edges(
+            node, route_notes, ["collapse_summaries", "recommend_datasets", "finalize"]
+        )
+    builder.add_edge("recommend_datasets", "write_code")
+    builder.add_edge("write_code", "finalize")
+    builder.add_edge("finalize", END)
+    return builder
+
+
+def is_done(values: dict[str, Any]) -> bool:
+    """A finished run whose result succeeded is returned as stored, with no model call."""
+    result = values.get("result") or {}
+    return bool(result.get("success"))
+
+
+graph = build_graph().compile(name="paper2code")

@@ -1,0 +1,2 @@
+"""paper2code nodes: load -> split -> summarize (fan-out) -> assess -> combine/collapse ->
+datasets -> code -> finalize."""

@@ -1,0 +1,150 @@
+"""Typed state for paper2code: small values and blob keys only.
+
+The paper, its chunks and the summaries live in the blob store; state carries their keys,
+chunk offsets and per-chunk outcomes, so a checkpoint stays a few kilobytes whatever the
+paper's size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, NotRequired
+
+from pydantic import BaseModel, Field
+from typing_extensions import TypedDict
+
+from chunkwise.models.usage import Usage, add_usage
+from chunkwise.runtime.context import BaseContext
+
+
+class ChunkSpan(BaseModel):
+    """One chunk as a slice of the stored document."""
+
+    index: int
+    start: int
+    end: int
+    title: str = ""
+    tokens: int
+
+
+class ChunkOutcome(BaseModel):
+    """What summarizing one chunk gave; a failure keeps the provider's reason."""
+
+    index: int
+    success: bool
+    summary_key: str | None = None
+    summary_length: int = 0
+    processing_time: float = 0.0
+    error: str | None = None
+
+
+class DatasetCandidate(BaseModel):
+    name: str = Field(description="Dataset name as commonly cited, e.g. 'WMT 2014 English-German'")
+    why: str = Field(description="Why it fits the paper's task and model")
+    source: str = Field(default="", description="Where to get it: a library id or URL")
+
+
+class DatasetRecommendation(BaseModel):
+    """Structured answer of the dataset step."""
+
+    task: str = Field(description="The learning task the paper addresses")
+    recommended_dataset: str = Field(description="Best single dataset to start with")
+    candidates: list[DatasetCandidate] = Field(default_factory=list)
+    preprocessing: str = Field(default="", description="Tokenization, splits, normalisation")
+
+
+class ChunkResult(TypedDict):
+    chunk_number: int
+    success: bool
+    summary_length: int
+    processing_time: float
+    error: NotRequired[str]
+
+
+def merge_outcomes(
+    left: dict[int, ChunkOutcome] | None, right: dict[int, ChunkOutcome] | None
+) -> dict[int, ChunkOutcome]:
+    """Keyed by chunk index; a later outcome replaces an earlier one, a success is never lost."""
+    merged = dict(left or {})
+    for index, outcome in (right or {}).items():
+        previous = merged.get(int(index))
+        if previous is not None and previous.success and not outcome.success:
+            continue
+        merged[int(index)] = outcome
+    return merged
+
+
+class Paper2CodeInput(TypedDict):
+    """Give a path, or a paper id resolved through the context's paper folder."""
+
+    paper_path: NotRequired[str]
+    paper_id: NotRequired[str]
+
+
+class Paper2CodeOutput(TypedDict):
+    result: dict[str, Any]
+
+
+class Paper2CodeState(TypedDict):
+    paper_path: NotRequired[str]
+    paper_id: NotRequired[str]
+    paper_title: NotRequired[str]
+    doc_key: NotRequired[str]
+    doc_chars: NotRequired[int]
+    started_at: NotRequired[float]
+    headings_key: NotRequired[str]
+    chunks: NotRequired[list[ChunkSpan]]
+    outcomes: Annotated[dict[int, ChunkOutcome], merge_outcomes]
+    summary_keys: NotRequired[list[str]]
+    collapse_rounds: NotRequired[int]
+    notes_tokens: NotRequired[int]
+    notes_budget: NotRequired[int]
+    failure: NotRequired[str | None]
+    datasets: NotRequired[DatasetRecommendation]
+    code_key: NotRequired[str]
+    final_generation_time: NotRequired[float]
+    usage: Annotated[Usage, add_usage]
+    result: NotRequired[dict[str, Any]]
+
+
+class SummarizeTask(TypedDict):
+    """The `Send` payload of one chunk: keys and offsets, never the text."""
+
+    doc_key: str
+    chunk: ChunkSpan
+    total: int
+    paper_title: str
+
+
+def _default_papers_dir() -> str:
+    import os
+
+    return os.environ.get("CHUNKWISE_PAPERS_DIR", "papers")
+
+
+@dataclass(kw_only=True)
+class Paper2CodeContext(BaseContext):
+    """Run options of paper2code (LangGraph `context_schema`)."""
+
+    chunk_model: Any = field(
+        default=None,
+        metadata={"description": "Spec or chat model for chunk summaries (cheap); None: defaults"},
+    )
+    code_model: Any = field(
+        default=None,
+        metadata={"description": "Spec or chat model for datasets and code (strong)"},
+    )
+    num_chunks: int | Literal["auto"] = field(
+        default=5,
+        metadata={"description": "Chunks wanted; grows when a chunk would overflow the budget"},
+    )
+    chunk_tokens: int | None = field(
+        default=None, metadata={"description": "Cap on tokens per chunk (below the model's)"}
+    )
+    min_success_ratio: float = field(
+        default=0.5, metadata={"description": "Share of chunks that must be summarized"}
+    )
+    papers_dir: str = field(
+        default_factory=_default_papers_dir,
+        metadata={"description": "Folder where paper ids resolve to <id>.pdf/.tex/.md/.txt"},
+    )
