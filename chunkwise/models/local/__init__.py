@@ -7,7 +7,6 @@ works without the `local` extra until a local model is actually used.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 
 from chunkwise.errors import ConfigError
@@ -18,7 +17,7 @@ from chunkwise.models.local.registry import (
     LocalModelChoice,
     resolve_local_model,
 )
-from chunkwise.models.local.runtime import ContextLengthExceededError
+from chunkwise.models.local.runtime import ContextLengthExceededError, llama_cpp_available
 from chunkwise.models.local.weights import CACHE_ENV, INSTALL_HINT, ensure_model_file
 
 N_CTX_ENV = "CHUNKWISE_LOCAL_N_CTX"
@@ -52,12 +51,13 @@ def build_local_chat_model(
     Fails fast with ConfigError, before any run starts, if the spec names nothing, llama-cpp-
     python or the model's parts are missing, or the weights fail their hash check; the first
     call joins the built-in weights into the cache (seconds), the model itself loads lazily on
-    first generation. `n_ctx` falls back to `CHUNKWISE_LOCAL_N_CTX`, then 8192.
+    first generation. `n_ctx` falls back to `CHUNKWISE_LOCAL_N_CTX`, then 8192 (or less if
+    the model was trained for less).
     """
     choice = resolve_local_model(model)
-    context = n_ctx if n_ctx is not None else _n_ctx_from_env()
+    context = n_ctx if n_ctx is not None else _n_ctx_from_env(choice)
     _check_n_ctx(context, choice)
-    if importlib.util.find_spec("llama_cpp") is None:
+    if not llama_cpp_available():
         raise ConfigError(f"local models need llama-cpp-python: {INSTALL_HINT}")
     return LlamaCppChatModel(
         model_path=str(choice.model_file()),
@@ -69,10 +69,10 @@ def build_local_chat_model(
     )
 
 
-def _n_ctx_from_env() -> int:
+def _n_ctx_from_env(choice: LocalModelChoice) -> int:
     raw = os.environ.get(N_CTX_ENV, "").strip()
     if not raw:
-        return DEFAULT_N_CTX
+        return min(DEFAULT_N_CTX, choice.n_ctx_train or DEFAULT_N_CTX)
     try:
         return int(raw)
     except ValueError:

@@ -1,7 +1,8 @@
 """What a `local:` model spec names: a built-in model (joined from PyPI parts) or the user's file.
 
 Accepted forms, with or without the `local:` prefix:
-- `local:` or `local:default`: `CHUNKWISE_LOCAL_MODEL` if set, else `DEFAULT_LOCAL_MODEL`;
+- `local:`, `local:default` or bare `local`: `CHUNKWISE_LOCAL_MODEL` if set, else
+  `DEFAULT_LOCAL_MODEL`;
 - `local:qwen2.5-coder-1.5b`, `local:qwen2.5-coder-0.5b`: built-in, sha256-pinned;
 - `local:/path/to/model.gguf` (anything with a path separator, a leading `~` or a `.gguf`
   suffix): the user's own file, trusted as is but required to exist and look like GGUF.
@@ -23,7 +24,7 @@ from chunkwise.models.local.weights import BUILTIN_MODELS, ModelWeights, ensure_
 PROVIDER_PREFIX = "local:"
 LOCAL_MODEL_ENV = "CHUNKWISE_LOCAL_MODEL"
 DEFAULT_LOCAL_MODEL = "qwen2.5-coder-1.5b"
-_DEFAULT_ALIASES = ("", "default")
+_DEFAULT_ALIASES = ("", "default", "local")
 
 
 @dataclass(frozen=True)

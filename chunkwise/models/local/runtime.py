@@ -9,6 +9,8 @@ load, so the rest of chunkwise works without the `local` extra.
 
 from __future__ import annotations
 
+import atexit
+import importlib.util
 import os
 import re
 import threading
@@ -69,6 +71,11 @@ _MODELS: dict[tuple[str, int], LoadedModel] = {}
 _LOAD_LOCK = threading.Lock()
 
 
+def llama_cpp_available() -> bool:
+    """Whether llama-cpp-python is installed, checked without importing it (slow, native)."""
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
 def import_llama_cpp() -> ModuleType:
     """The `llama_cpp` module, or a ConfigError saying how to install it."""
     try:
@@ -90,6 +97,16 @@ def load_model(model_path: str, n_ctx: int, n_threads: int | None) -> LoadedMode
             loaded = LoadedModel(llama=_construct(model_path, n_ctx, n_threads), n_ctx=n_ctx)
             _MODELS[key] = loaded
     return loaded
+
+
+@atexit.register
+def _close_all() -> None:
+    # Freed here, while the interpreter is intact: left to garbage collection at shutdown,
+    # llama-cpp-python's finalizers run after its ctypes globals are gone and print tracebacks.
+    with _LOAD_LOCK:
+        for loaded in _MODELS.values():
+            loaded.llama.close()
+        _MODELS.clear()
 
 
 def _construct(model_path: str, n_ctx: int, n_threads: int | None) -> Any:
