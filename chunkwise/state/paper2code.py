@@ -144,6 +144,10 @@ class Paper2CodeContext(BaseContext):
     min_success_ratio: float = field(
         default=0.5, metadata={"description": "Share of chunks that must be summarized"}
     )
+    paper_source: Any = field(
+        default=None,
+        metadata={"description": "A PaperSource resolving paper ids (overrides papers_dir)"},
+    )
     papers_dir: str = field(
         default_factory=_default_papers_dir,
         metadata={"description": "Folder where paper ids resolve to <id>.pdf/.tex/.md/.txt"},

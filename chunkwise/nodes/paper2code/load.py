@@ -15,17 +15,18 @@ from chunkwise.state.paper2code import Paper2CodeContext, Paper2CodeState
 from chunkwise.text.loaders import FolderPaperSource, load_document
 
 
-def resolve_paper_path(state: Paper2CodeState, papers_dir: str) -> Path:
+def resolve_paper_path(state: Paper2CodeState, ctx: Paper2CodeContext) -> Path:
     if state.get("paper_path"):
         return Path(str(state["paper_path"]))
     if state.get("paper_id"):
-        return FolderPaperSource(papers_dir).resolve(str(state["paper_id"]))
+        source = ctx.paper_source or FolderPaperSource(ctx.papers_dir)
+        return Path(source.resolve(str(state["paper_id"])))
     raise InputError("no paper given: pass paper_path or paper_id")
 
 
 def load_paper(state: Paper2CodeState, runtime: Runtime[Paper2CodeContext]) -> dict[str, Any]:
     emit("stage", name="load")
-    path = resolve_paper_path(state, runtime.context.papers_dir)
+    path = resolve_paper_path(state, runtime.context)
     doc = load_document(path)
     store = runtime.context.store()
     headings = [[h.level, h.title, h.offset] for h in doc.headings]

@@ -1,0 +1,1 @@
+"""Drop-in classes of the original designs, thin over the graphs."""

@@ -1,0 +1,98 @@
+"""`ChunkedPyTorchGenerator`: the original paper-to-code API, now a checkpointed graph.
+
+Existing callers keep `ChunkedPyTorchGenerator(num_chunks=5, use_haiku_for_chunks=True)
+.generate_code_for_paper(paper_id=...)` and its result dictionary; what is new is optional:
+parallel chunks under a shared rate limit, section-aware budgeted chunks, resume by `run_id`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from chunkwise.commands.common import env_float
+from chunkwise.errors import ChunkwiseError, InputError
+from chunkwise.graphs.paper2code import RESTART_FROM, build_graph, is_done
+from chunkwise.models.defaults import resolve_spec
+from chunkwise.models.settings import ModelSettings
+from chunkwise.runtime.paths import blob_location_for, default_checkpoint_db
+from chunkwise.runtime.runner import EventHandler, new_run_id, run_graph
+from chunkwise.state.paper2code import Paper2CodeContext
+from chunkwise.text.loaders import PaperSource
+
+DEFAULT_DELAY = 2.0  # the seed's CHUNK_PROCESSING_DELAY
+
+
+class ChunkedPyTorchGenerator:
+    """Generate PyTorch code for a long paper from per-chunk summaries.
+
+    `use_haiku_for_chunks=False` summarizes with the code model as well. Models default as the
+    CLI's do (flags > env > credentials > local model); pass a spec or a chat model to choose.
+    """
+
+    def __init__(
+        self,
+        num_chunks: int | Literal["auto"] = 5,
+        use_haiku_for_chunks: bool = True,
+        *,
+        chunk_model: Any = None,
+        code_model: Any = None,
+        model_settings: ModelSettings | None = None,
+        concurrency: int = 4,
+        sequential: bool = False,
+        delay: float | None = None,
+        min_success_ratio: float = 0.5,
+        chunk_tokens: int | None = None,
+        checkpoint_db: str | None = None,
+        papers_dir: str | None = None,
+        paper_source: PaperSource | None = None,
+        on_event: EventHandler | None = None,
+    ) -> None:
+        if not use_haiku_for_chunks and chunk_model is None:
+            chunk_model = code_model if code_model is not None else resolve_spec("code").spec
+        settings = model_settings or ModelSettings()
+        if sequential:
+            wait = delay if delay is not None else env_float("CHUNK_PROCESSING_DELAY", DEFAULT_DELAY)
+            settings = settings.with_(min_interval=wait)
+        self.num_chunks = num_chunks
+        self.use_haiku_for_chunks = use_haiku_for_chunks
+        self.concurrency = 1 if sequential else concurrency
+        self.checkpoint_db = checkpoint_db or default_checkpoint_db()
+        self.on_event = on_event
+        self.context = Paper2CodeContext(
+            chunk_model=chunk_model,
+            code_model=code_model,
+            models=settings,
+            num_chunks=num_chunks,
+            chunk_tokens=chunk_tokens,
+            min_success_ratio=min_success_ratio,
+            paper_source=paper_source,
+            blob_store=blob_location_for(self.checkpoint_db),
+            **({"papers_dir": papers_dir} if papers_dir else {}),
+        )
+
+    def generate_code_for_paper(
+        self, paper_id: str | None = None, path: str | None = None, *, run_id: str | None = None
+    ) -> dict[str, Any]:
+        """The seed's result dictionary, plus `run_id` and `usage`; never raises for bad input."""
+        run_id = run_id or new_run_id("paper2code")
+        try:
+            if not paper_id and not path:
+                raise InputError("give paper_id or path")
+            payload = {"paper_path": str(path)} if path else {"paper_id": str(paper_id)}
+            if path and paper_id:
+                payload["paper_id"] = str(paper_id)
+            outcome = run_graph(
+                build_graph(),
+                input=payload,
+                context=self.context,
+                run_id=run_id,
+                checkpoint_db=self.checkpoint_db,
+                is_done=is_done,
+                restart_from=RESTART_FROM,
+                max_concurrency=self.concurrency,
+                on_event=self.on_event,
+            )
+        except ChunkwiseError as exc:
+            return {"success": False, "paper_id": paper_id or "", "error": str(exc),
+                    "run_id": run_id}
+        return {**outcome.values["result"], "run_id": run_id}
