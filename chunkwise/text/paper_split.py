@@ -37,7 +37,6 @@ __all__ = ["MIN_SPAN_TOKENS", "Span", "split_paper"]
 MIN_SPAN_TOKENS = 32
 WINDOW = 0.25  # preferred cut window, as a share of the target span size, each side
 DISTANCE_PENALTY = 20.0  # score lost at the window edge; quality classes are 12-18 apart
-MAX_REGROWTHS = 16  # restarts with one more span before accepting a degraded cut
 
 
 class _NeedMoreSpans(Exception):
@@ -93,10 +92,14 @@ class _Planner:
         self.protected = protected
         self.budget = budget
 
-    def plan(self, n: int, *, strict: bool) -> list[int]:
-        """Cut positions for `n` spans. With `strict`, raise `_NeedMoreSpans` instead of cutting
-        inside a protected block or a word when more spans would avoid it; without it, grow
-        the span count in place only when the budget leaves no choice."""
+    def plan(self, n: int, budget: int) -> list[int]:
+        """Cut positions for about `n` spans of at most `budget` estimated tokens each.
+
+        The count grows in place (the rest of the text is rebalanced over one more span) when
+        the budget leaves no room, or when the only cuts left in reach are inside a protected
+        block while a clean one lies earlier.
+        """
+        self.budget = budget
         length = len(self.text)
         total = self.est.total
         cuts: list[int] = []
@@ -108,16 +111,21 @@ class _Planner:
             if target <= 0:
                 break
             first_extra = 0 if prev == 0 or self._token_start(prev) else 1
-            hi_t = prev_t + self.budget - first_extra
+            hi_t = prev_t + budget - first_extra
             # Leave no more than the remaining spans can hold (one token of slack each).
-            lo_t = total - (spans_left - 1) * max(1, self.budget - 1)
-            lo_t = max(lo_t, prev_t + 1)
+            lo_t = max(total - (spans_left - 1) * max(1, budget - 1), prev_t + 1)
             if lo_t > hi_t:
-                if strict:
-                    raise _NeedMoreSpans
                 n += 1
                 continue
-            cut = self._choose(prev, prev_t + target, target, lo_t, hi_t, strict)
+            ideal_t = prev_t + target
+            # Cutting below the ideal point spends slack the later spans need to land on
+            # boundaries; spend at most this span's fair share of what is left.
+            fair = (ideal_t - lo_t) / (spans_left - 1)
+            try:
+                cut = self._choose(prev, ideal_t, target, fair, lo_t, hi_t)
+            except _NeedMoreSpans:
+                n += 1
+                continue
             if cut is None or cut <= prev or cut >= length:
                 break  # nothing left worth cutting
             cuts.append(cut)
@@ -129,10 +137,16 @@ class _Planner:
         return i < self.est.total and self.est.offsets[i] == pos
 
     def _choose(
-        self, prev: int, ideal_t: float, target: float, lo_t: int, hi_t: int, strict: bool
+        self,
+        prev: int,
+        ideal_t: float,
+        target: float,
+        fair: float,
+        lo_t: int,
+        hi_t: int,
     ) -> int | None:
         width = max(1.0, WINDOW * target)
-        win_lo = max(lo_t, math.floor(ideal_t - width))
+        win_lo = max(lo_t, math.floor(ideal_t - min(width, max(1.0, fair))))
         win_hi = min(hi_t, math.ceil(ideal_t + width))
         hard = (self.est.char(lo_t), self.est.char(hi_t))
 
@@ -144,7 +158,7 @@ class _Planner:
             best = self._best(lo_c, hi_c, ideal_t, width, fits, protected_ok=False)
             if best is not None:
                 return best
-        if strict and self._has_clean_cut(prev, hard[0]):
+        if self._has_clean_cut(prev, hard[0]):
             raise _NeedMoreSpans  # a cleaner cut exists before; more spans would reach it
         # 3. Last resorts: a line end inside a protected block, then any token boundary.
         best = self._best(*hard, ideal_t, width, fits, protected_ok=True, classes=(LINE,))
@@ -216,38 +230,104 @@ def _span_count(total: int, budget: int, num_chunks: int | Literal["auto"]) -> i
     return max(wanted, needed)
 
 
-def _repair(
-    text: str,
-    cuts: list[int],
-    counts: list[int],
-    max_tokens: int,
-    tokenizer: Tokenizer,
-    planner: _Planner,
-) -> tuple[list[int], list[int]]:
-    """Split every span whose exact count exceeds the budget (the estimate can be off by a
-    token or two at a cut). Each split point lies strictly inside the span, so this ends."""
-    bounds = [0, *cuts, len(text)]
-    out_bounds = [0]
-    out_counts: list[int] = []
-    stack = list(zip(bounds[:-1], bounds[1:], counts, strict=True))[::-1]
-    while stack:
-        start, end, count = stack.pop()
-        if count <= max_tokens:
-            out_bounds.append(end)
-            out_counts.append(count)
-            continue
-        mid = _inner_cut(text, start, end, planner)
-        if mid is None:
-            raise ValueError(
-                f"max_tokens={max_tokens} is too small: text[{start}:{end}] "
-                f"({text[start:end]!r}) alone takes {count} tokens"
-            )
-        stack.append((mid, end, tokenizer.count(text[mid:end])))
-        stack.append((start, mid, tokenizer.count(text[start:mid])))
-    return out_bounds[1:-1], out_counts
+def _plan_cuts(planner: _Planner, n: int, max_tokens: int) -> list[int]:
+    """Cuts for `n` spans, or the fewest more the budget and protected blocks force.
+
+    Planning keeps a few tokens of headroom per span (fewer exact-count repairs later). When
+    the count had to grow, two more plans compete: the grown count planned from the start
+    (better balanced) and the original count without headroom; the fewest spans win.
+    """
+    headroom = max(1, max_tokens - min(4, max_tokens // 64))
+    cuts = planner.plan(n, headroom)
+    if len(cuts) + 1 > n:
+        rebalanced = planner.plan(len(cuts) + 1, headroom)
+        if len(rebalanced) <= len(cuts):
+            cuts = rebalanced
+        if headroom < max_tokens:
+            full = planner.plan(n, max_tokens)
+            if len(full) < len(cuts):
+                cuts = full
+    return cuts
 
 
-def _inner_cut(text: str, start: int, end: int, planner: _Planner) -> int | None:
+class _Repairer:
+    """Makes every span fit exactly, after planning on estimates.
+
+    The estimate can be off by a token or two where a cut splits a token, so an overflowing
+    span first tries to hand a few words to a neighbour with room (keeping the count); only
+    when that fails is it split in two (each split point lies strictly inside, so this ends).
+    """
+
+    SHIFT_TRIES = 3
+
+    def __init__(self, text: str, planner: _Planner, tokenizer: Tokenizer, limit: int) -> None:
+        self.text = text
+        self.planner = planner
+        self.tokenizer = tokenizer
+        self.limit = limit
+
+    def count(self, start: int, end: int) -> int:
+        return self.tokenizer.count(self.text[start:end])
+
+    def run(self, bounds: list[int], counts: list[int]) -> tuple[list[int], list[int]]:
+        i = 0
+        while i < len(counts):
+            if counts[i] <= self.limit:
+                i += 1
+                continue
+            if self._shift(bounds, counts, i, i + 1, toward_start=True):
+                continue
+            if self._shift(bounds, counts, i, i, toward_start=False):
+                continue
+            mid = _inner_cut(bounds[i], bounds[i + 1], self.planner)
+            if mid is None:
+                raise ValueError(
+                    f"max_tokens={self.limit} is too small: "
+                    f"{self.text[bounds[i] : bounds[i + 1]]!r} at offset {bounds[i]} "
+                    f"alone takes {counts[i]} tokens"
+                )
+            bounds.insert(i + 1, mid)
+            counts[i : i + 1] = [self.count(bounds[i], mid), self.count(mid, bounds[i + 2])]
+        return bounds, counts
+
+    def _shift(
+        self, bounds: list[int], counts: list[int], i: int, b: int, *, toward_start: bool
+    ) -> bool:
+        """Move boundary `b` of span `i` inward so span `i` fits and its neighbour too."""
+        if b == 0 or b == len(bounds) - 1:
+            return False  # the text's own ends cannot move
+        est = self.planner.est
+        excess = counts[i] - self.limit
+        cut_t = est.tok(bounds[b])
+        step = excess + 2
+        if toward_start:
+            lo, hi, ideal = est.char(cut_t - 4 * step), bounds[b] - 1, cut_t - step
+        else:
+            lo, hi, ideal = bounds[b] + 1, est.char(cut_t + 4 * step), cut_t + step
+        lo, hi = max(lo, bounds[i] + 1), min(hi, bounds[i + 1] - 1)
+        left, right = bounds[b - 1], bounds[b + 1]
+        for pos in self._nearby(lo, hi, ideal):
+            first, second = self.count(left, pos), self.count(pos, right)
+            if first <= self.limit and second <= self.limit:
+                bounds[b] = pos
+                counts[b - 1], counts[b] = first, second
+                return True
+        return False
+
+    def _nearby(self, lo: int, hi: int, ideal: float) -> list[int]:
+        """A few unprotected natural boundaries in ``[lo, hi]``, best first."""
+        if lo > hi:
+            return []
+        planner = self.planner
+        scored = []
+        for upper in planner.finder.classes():
+            for pos, quality in planner.finder.of_class(upper, lo, hi):
+                if not planner.protected.cuts_inside(pos):
+                    scored.append((abs(planner.est.tok(pos) - ideal) - quality / 10, pos))
+        return [pos for _, pos in sorted(scored)[: self.SHIFT_TRIES]]
+
+
+def _inner_cut(start: int, end: int, planner: _Planner) -> int | None:
     """A good cut strictly inside ``[start, end)``, near its middle; None for one char."""
     if end - start < 2:
         return None
@@ -281,47 +361,35 @@ def split_paper(
     when empty, LaTeX/Markdown headings are detected in the text. `num_chunks` is the wanted
     count (see the module doc for when it differs) or "auto" for the fewest spans the budget
     allows. Token counts in the result are exact for each slice under `tokenizer` (default:
-    cl100k). An empty text gives no spans.
+    cl100k). An empty text gives no spans. Raises ValueError when `max_tokens` is below the
+    token count of a single character (at most 4 with cl100k).
     """
-    if max_tokens < 1:
-        raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
+    if isinstance(max_tokens, bool) or max_tokens < 1:
+        raise ValueError(f"max_tokens must be at least 1, got {max_tokens!r}")
     if num_chunks != "auto" and (isinstance(num_chunks, bool) or num_chunks < 1):
         raise ValueError(f"num_chunks must be a positive int or 'auto', got {num_chunks!r}")
     if not doc_text:
         return []
     tok = tokenizer or default_tokenizer()
-    heads = list(headings) if headings else detect_headings(doc_text)
-    heads.sort(key=lambda h: h.offset)
+    heads = sorted(headings or detect_headings(doc_text), key=lambda h: h.offset)
 
     est = _Estimator(tok.offsets(doc_text), len(doc_text))
-    # Keep a little headroom for estimate errors at cuts, when the budget is big enough.
-    budget = max(1, max_tokens - min(4, max_tokens // 16))
     planner = _Planner(
         doc_text,
         est,
         CandidateFinder(doc_text, heads),
         ProtectedRanges(protected_ranges(doc_text)),
-        budget,
+        max_tokens,
     )
-    n = _span_count(est.total, max_tokens, num_chunks)
-    cuts: list[int] | None = None
-    for _ in range(MAX_REGROWTHS):
-        try:
-            cuts = planner.plan(n, strict=True)
-            break
-        except _NeedMoreSpans:
-            n += 1
-    if cuts is None:
-        cuts = planner.plan(n, strict=False)
+    cuts = _plan_cuts(planner, _span_count(est.total, max_tokens, num_chunks), max_tokens)
 
     bounds = [0, *cuts, len(doc_text)]
     counts = [tok.count(doc_text[a:b]) for a, b in pairwise(bounds)]
     if any(c > max_tokens for c in counts):
-        cuts, counts = _repair(doc_text, cuts, counts, max_tokens, tok, planner)
-        bounds = [0, *cuts, len(doc_text)]
+        bounds, counts = _Repairer(doc_text, planner, tok, max_tokens).run(bounds, counts)
 
     head_offsets = [h.offset for h in heads]
     return [
         Span(a, b, section_title_at(heads, head_offsets, a), c)
-        for a, b, c in zip(bounds[:-1], bounds[1:], counts, strict=True)
+        for (a, b), c in zip(pairwise(bounds), counts, strict=True)
     ]
