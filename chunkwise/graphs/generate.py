@@ -1,0 +1,74 @@
+"""generate: plan -> (write section -> review -> update state table)* -> consistency -> QC.
+
+The section loop is a graph cycle, one checkpoint per step, so a resumed run continues with
+the section where it stopped; the consistency pass fans out one `Send` per section. `graph` is
+compiled without a checkpointer so Studio and host systems attach their own; the CLI and
+`ChunkWiseGenerationPipeline` run it under SQLite through `chunkwise.runtime.runner`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.graph import END, START, StateGraph
+
+from chunkwise.nodes.generate.consistency import (
+    dispatch_consistency,
+    review_consistency,
+    send_sections,
+)
+from chunkwise.nodes.generate.plan import make_plan
+from chunkwise.nodes.generate.quality import check_quality
+from chunkwise.nodes.generate.table import route_after_table, update_table
+from chunkwise.nodes.generate.write import review_section, route_after_review, write_section
+from chunkwise.state.generate import (
+    ConsistencyTask,
+    GenerateContext,
+    GenerateInput,
+    GenerateOutput,
+    GenerateState,
+)
+
+Context = GenerateContext
+
+
+def build_graph() -> StateGraph[Any, Any, Any, Any]:
+    builder = StateGraph(
+        GenerateState,
+        context_schema=GenerateContext,
+        input_schema=GenerateInput,
+        output_schema=GenerateOutput,
+    )
+    builder.add_node(make_plan)
+    builder.add_node(write_section)
+    builder.add_node(review_section)
+    builder.add_node(update_table)
+    builder.add_node(dispatch_consistency)
+    # a Send target takes its payload type, which LangGraph's add_node overloads do not accept
+    builder.add_node(review_consistency, input_schema=ConsistencyTask)  # type: ignore[call-overload]
+    builder.add_node(check_quality)
+
+    builder.add_edge(START, "make_plan")
+    builder.add_edge("make_plan", "write_section")
+    builder.add_edge("write_section", "review_section")
+    builder.add_conditional_edges(
+        "review_section", route_after_review, ["write_section", "update_table"]
+    )
+    builder.add_conditional_edges(
+        "update_table", route_after_table,
+        ["write_section", "dispatch_consistency", "check_quality"],
+    )
+    builder.add_conditional_edges(
+        "dispatch_consistency", send_sections, ["review_consistency", "check_quality"]
+    )
+    builder.add_edge("review_consistency", "check_quality")
+    builder.add_edge("check_quality", END)
+    return builder
+
+
+def is_done(values: dict[str, Any]) -> bool:
+    """A finished run is returned as stored, with no model call."""
+    return bool((values.get("result") or {}).get("success"))
+
+
+graph = build_graph().compile(name="generate")

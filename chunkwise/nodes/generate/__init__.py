@@ -1,0 +1,1 @@
+"""Nodes of the generate graph: plan, write/review/record each section, consistency, QC."""

@@ -1,0 +1,149 @@
+"""The QC report (deterministic metrics, plus the optional judge) and the run's result."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from chunkwise.models.retry import ModelCallError
+from chunkwise.models.usage import Usage
+from chunkwise.nodes.generate.common import can_fall_back, check_section, ordered
+from chunkwise.prompts.generate import judge_messages
+from chunkwise.runtime.progress import emit
+from chunkwise.state.generate import (
+    GenerateContext,
+    GenerateState,
+    GenerationPlan,
+    JudgeVerdict,
+    QCReport,
+    SectionQC,
+    SectionRecord,
+    StateTable,
+)
+from chunkwise.text import qc
+
+
+def _label(check: qc.SectionCheck) -> str:
+    return f'section {check.index + 1} "{check.title}"'
+
+
+def build_report(
+    plan: GenerationPlan,
+    records: list[SectionRecord],
+    texts: list[str],
+    ctx: GenerateContext,
+) -> QCReport:
+    """Every deterministic metric, per section and for the joined text."""
+    limits = qc.QCThresholds(min_length_score=ctx.min_length_score)
+    checks = [check_section(plan, r.index, texts[i], texts, ctx) for i, r in enumerate(records)]
+    report = QCReport(ngram=limits.ngram, target_words=plan.target_total_length,
+                      consistency_pass_applied=ctx.consistency_pass)
+    for check, record in zip(checks, records, strict=True):
+        where = _label(check)
+        report.coverage_missing += [f"{where}: key point: {p}" for p in check.missing_key_points]
+        report.coverage_missing += [f"{where}: entity: {e}" for e in check.missing_entities]
+        report.entity_missing += [f"{where}: {e}" for e in check.missing_entities]
+        report.terminology_issues += [f'{where}: "{v}" used {n}x instead of "{p}"'
+                                      for v, p, n in check.terminology]
+        report.do_not_include_violations += [f'{where}: "{item}" mentioned {n}x'
+                                             for item, n in check.forbidden]
+        if check.voice:
+            report.voice_issues.append(f"{where}: {check.voice}")
+        if not check.repetition_ok:
+            report.repetition_issues.append(
+                f"{where}: {check.repeated_ngram_rate:.1%} of word {limits.ngram}-grams repeat"
+            )
+        report.repetition_issues += [
+            f'{where}: near-duplicate of a sentence in section {d.other_section + 1} '
+            f'({d.similarity:.2f}): "{d.sentence[:100]}"' for d in check.duplicates
+        ]
+        if not check.length_ok:
+            report.length_issues.append(
+                f"{where}: {check.words} words for {check.target_words} "
+                f"(S_l {check.length_score:.0f})"
+            )
+        if record.revision_note:
+            report.section_warnings.append(f"{where}: {record.revision_note}")
+        report.sections.append(SectionQC(
+            index=check.index, title=check.title, words=check.words,
+            target_words=check.target_words, length_score=check.length_score,
+            missing_key_points=check.missing_key_points,
+            missing_entities=check.missing_entities,
+            terminology_violations=[f"{v} -> {p} ({n}x)" for v, p, n in check.terminology],
+            do_not_include_violations=[f"{item} ({n}x)" for item, n in check.forbidden],
+            voice_issue=check.voice, repeated_ngram_rate=check.repeated_ngram_rate,
+            near_duplicates=[f"section {d.other_section + 1}: {d.sentence[:100]}"
+                             for d in check.duplicates],
+            passed=check.passed, attempts=record.attempts, revised=record.revised,
+        ))
+    joined = "\n\n".join(texts)
+    report.words = qc.count_words(joined)
+    report.length_score = round(qc.length_score(plan.target_total_length, report.words), 1)
+    report.repeated_ngram_rate = round(qc.repeated_ngram_rate(joined, limits.ngram), 4)
+    report.near_duplicate_count = sum(len(c.duplicates) for c in checks)
+    if checks:
+        report.mean_section_length_score = round(
+            sum(c.length_score for c in checks) / len(checks), 1)
+    report.revised_sections = [r.index + 1 for r in records if r.revised]
+    report.rejected_revisions = [f"section {r.index + 1}: {r.revision_note}" for r in records
+                                 if "rejected" in r.revision_note]
+    report.passed = all(c.passed for c in checks)
+    return report
+
+
+def _judge(
+    plan: GenerationPlan, texts: list[str], report: QCReport, ctx: GenerateContext
+) -> tuple[Usage, list[str]]:
+    usage, warnings = Usage(), list[str]()
+    client = ctx.client("judge", ctx.judge_model)
+    scores = []
+    for section, text in zip(report.sections, texts, strict=True):
+        try:
+            reply = client.structured(judge_messages(plan, section.index, text), JudgeVerdict,
+                                      task="qc_judge")
+        except ModelCallError as exc:
+            if not can_fall_back(exc):
+                raise
+            warnings.append(f"section {section.index + 1}: no judge score ({exc.kind})")
+            continue
+        usage = usage + reply.usage
+        section.judge_score, section.judge_notes = reply.value.score, reply.value.notes
+        scores.append(reply.value.score)
+    if scores:
+        report.judge_mean_score = round(sum(scores) / len(scores), 2)
+    return usage, warnings
+
+
+def check_quality(state: GenerateState, runtime: Runtime[GenerateContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    store = ctx.store()
+    plan = state["plan"]
+    emit("stage", name="qc", total=1)
+    started = time.monotonic()
+    records = ordered(state.get("sections") or {})
+    texts = [store.get(r.text_key) for r in records]
+    report = build_report(plan, records, texts, ctx)
+    usage, warnings = Usage(), list[str]()
+    if ctx.qc_judge:
+        usage, warnings = _judge(plan, texts, report, ctx)
+    report.section_warnings = [*state.get("warnings", []), *warnings, *report.section_warnings]
+    final_text = "\n\n".join(texts)
+    table = state.get("table") or StateTable()
+    total_usage = (state.get("usage") or Usage()) + usage
+    result = {
+        "success": True,
+        "final_text_key": store.put(final_text),
+        "words": report.words,
+        "target_words": plan.target_total_length,
+        "length_score": report.length_score,
+        "plan": plan.model_dump(),
+        "state_table": table.model_dump(),
+        "qc_report": report.model_dump(),
+        "sections": [r.model_dump() for r in records],
+        "usage": total_usage.model_dump(),
+        "qc_seconds": round(time.monotonic() - started, 3),
+    }
+    emit("unit_done", name="qc", ok=report.passed)
+    return {"result": result, "usage": usage, "warnings": warnings}

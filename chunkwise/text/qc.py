@@ -1,0 +1,478 @@
+"""Deterministic quality metrics for generated long text: no model, no LangChain.
+
+Lengths are counted in words the way LongBench-Write counts them (`count_words`: each CJK
+character and each run of Latin letters is one word), so a plan's target lengths, the QC
+report and the benchmark's length score S_l all use one unit.
+
+What is measured, per section and for the whole text:
+
+- coverage: required entities (exact phrase, case-, hyphen- and plural-insensitive) and key
+  points (most of their content words present, after light stemming);
+- terminology: a discouraged variant used where the plan prefers another term;
+- do-not-include: a forbidden item mentioned;
+- narrative voice: first/second-person pronouns where the plan asks for another voice;
+- repetition: the share of word n-grams that repeat an earlier one, and near-duplicate
+  sentences across sections (Jaccard similarity of word trigrams);
+- length: the LongBench-Write length score S_l against the section's and the plan's target.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+__all__ = [
+    "Duplicate",
+    "QCThresholds",
+    "SectionCheck",
+    "check_section",
+    "contains_phrase",
+    "count_phrase",
+    "count_words",
+    "forbidden_mentions",
+    "key_point_covered",
+    "length_score",
+    "near_duplicates",
+    "repeated_ngram_rate",
+    "sentences",
+    "terminology_violations",
+    "voice_problem",
+    "words_of",
+]
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_LATIN_WORD = re.compile(r"\b[a-zA-Z]+\b")
+_TOKEN = re.compile(r"[\u4e00-\u9fff]|[^\W_]+", re.UNICODE)
+
+
+# --- length ---------------------------------------------------------------------------------
+
+
+def count_words(text: str) -> int:
+    """Words as LongBench-Write counts them: CJK characters plus runs of Latin letters."""
+    return len(_CJK.findall(text)) + len(_LATIN_WORD.findall(text))
+
+
+def length_score(required: int, actual: int) -> float:
+    """LongBench-Write S_l in [0, 100]: 100 on target, falling faster when too short.
+
+    With required length x and output length y: 100 * max(0, 1 - (y/x - 1)/3) if y > x,
+    else 100 * max(0, 1 - (x/y - 1)/2). An empty output scores 0.
+    """
+    if required <= 0:
+        raise ValueError("required length must be positive")
+    if actual <= 0:
+        return 0.0
+    x, y = float(required), float(actual)
+    if y > x:
+        return 100.0 * max(0.0, 1.0 - (y / x - 1.0) / 3.0)
+    return 100.0 * max(0.0, 1.0 - (x / y - 1.0) / 2.0)
+
+
+# --- phrases --------------------------------------------------------------------------------
+
+
+def words_of(text: str) -> list[str]:
+    """Lower-cased word tokens (letters and digits; each CJK character alone)."""
+    return [w.lower() for w in _TOKEN.findall(text)]
+
+
+def _phrase_pattern(phrase: str) -> re.Pattern[str] | None:
+    parts = [re.escape(p) for p in _TOKEN.findall(phrase)]
+    if not parts:
+        return None
+    body = r"[\s\-_/]+".join(parts)
+    # a trailing plural or possessive still names the same thing
+    return re.compile(rf"(?<![^\W_]){body}(?:s|es|'s|’s)?(?![^\W_])", re.IGNORECASE)
+
+
+def count_phrase(text: str, phrase: str) -> int:
+    """Whole-word, case-insensitive occurrences; spaces, hyphens and underscores match alike."""
+    pattern = _phrase_pattern(phrase)
+    return 0 if pattern is None else len(pattern.findall(text))
+
+
+def contains_phrase(text: str, phrase: str) -> bool:
+    return count_phrase(text, phrase) > 0
+
+
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "being",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "how",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "may",
+        "might",
+        "more",
+        "most",
+        "must",
+        "not",
+        "of",
+        "on",
+        "or",
+        "our",
+        "should",
+        "so",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "under",
+        "use",
+        "used",
+        "uses",
+        "using",
+        "via",
+        "was",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "why",
+        "will",
+        "with",
+        "within",
+        "without",
+        "would",
+        "you",
+        "your",
+        "also",
+        "each",
+        "about",
+        "after",
+        "before",
+        "between",
+        "both",
+        "during",
+        "other",
+        "over",
+        "same",
+        "some",
+        "very",
+        "well",
+    ]
+)
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ations", "ation", "ings", "ing", "ies", "ied", "es", "ed", "ly", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def _content_stems(text: str) -> list[str]:
+    return [_stem(w) for w in words_of(text) if w not in _STOPWORDS and (len(w) > 2 or w.isdigit())]
+
+
+def key_point_covered(text: str, point: str, *, threshold: float = 0.6) -> bool:
+    """True when most content words of `point` (stemmed) occur in `text`."""
+    wanted = set(_content_stems(point))
+    if not wanted:
+        return contains_phrase(text, point)
+    present = set(_content_stems(text))
+    return len(wanted & present) / len(wanted) >= threshold
+
+
+# --- plan rules -----------------------------------------------------------------------------
+
+
+def terminology_violations(text: str, preferences: Mapping[str, str]) -> list[tuple[str, str, int]]:
+    """(variant, preferred, count) for each discouraged variant found in `text`.
+
+    `preferences` maps a variant to the term to use instead; identical pairs only declare a
+    term and are never violations. Occurrences inside the preferred term itself (the variant
+    "model" inside "language model") do not count.
+    """
+    found: list[tuple[str, str, int]] = []
+    for variant, preferred in preferences.items():
+        if words_of(variant) == words_of(preferred) or not words_of(variant):
+            continue
+        masked = text
+        pattern = _phrase_pattern(preferred)
+        if pattern is not None:
+            masked = pattern.sub(" ", text)
+        count = count_phrase(masked, variant)
+        if count:
+            found.append((variant, preferred, count))
+    return found
+
+
+def forbidden_mentions(text: str, items: Sequence[str]) -> list[tuple[str, int]]:
+    """(item, count) for each do-not-include item mentioned in `text`."""
+    return [(item, n) for item in items if (n := count_phrase(text, item))]
+
+
+_QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”")
+_FIRST = frozenset({"i", "me", "my", "mine", "myself", "we", "us", "our", "ours", "ourselves"})
+_SECOND = frozenset({"you", "your", "yours", "yourself", "yourselves"})
+
+
+def _declared_voice(voice: str) -> str | None:
+    lowered = voice.lower()
+    for name, marks in (
+        ("first", ("first", "1st")),
+        ("second", ("second", "2nd")),
+        ("third", ("third", "3rd")),
+    ):
+        if any(mark in lowered for mark in marks):
+            return name
+    return None
+
+
+def voice_problem(text: str, narrative_voice: str, *, min_rate: float = 0.01) -> str | None:
+    """A one-line problem when the text drifts out of the plan's narrative voice.
+
+    Quoted speech is ignored. Third person: first/second-person pronouns are off-voice;
+    first person: second-person ones; second person: first-person ones. Flags when the
+    off-voice pronouns are at least 3 and at least `min_rate` of the words.
+    """
+    declared = _declared_voice(narrative_voice)
+    if declared is None:
+        return None
+    words = words_of(_QUOTED.sub(" ", text))
+    if not words:
+        return None
+    off = {"third": _FIRST | _SECOND, "first": _SECOND, "second": _FIRST}[declared]
+    hits = [w for w in words if w in off]
+    if len(hits) >= 3 and len(hits) / len(words) >= min_rate:
+        sample = ", ".join(sorted(set(hits))[:4])
+        return f"{len(hits)} off-voice pronouns ({sample}) in a {declared}-person text"
+    return None
+
+
+# --- repetition -----------------------------------------------------------------------------
+
+
+def repeated_ngram_rate(text: str, n: int = 5) -> float:
+    """Share of word n-grams that already occurred earlier in the same text (0 when too short)."""
+    words = words_of(text)
+    total = len(words) - n + 1
+    if total <= 0:
+        return 0.0
+    seen: set[tuple[str, ...]] = set()
+    repeats = 0
+    for i in range(total):
+        gram = tuple(words[i : i + n])
+        if gram in seen:
+            repeats += 1
+        else:
+            seen.add(gram)
+    return repeats / total
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"'”’)]*\s+|\n\s*\n")
+
+
+def sentences(text: str) -> list[str]:
+    """Sentences and paragraph-level fragments, stripped, non-empty."""
+    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """A sentence of `section` nearly repeating one of `other_section`."""
+
+    section: int
+    other_section: int
+    sentence: str
+    similarity: float
+
+
+def _shingles(sentence: str, k: int = 3) -> frozenset[tuple[str, ...]]:
+    words = words_of(sentence)
+    return frozenset(tuple(words[i : i + k]) for i in range(len(words) - k + 1))
+
+
+def near_duplicates(
+    texts: Sequence[str],
+    *,
+    threshold: float = 0.8,
+    min_words: int = 6,
+) -> list[Duplicate]:
+    """Sentences of one text whose word-trigram Jaccard with a sentence of an earlier text is
+    at least `threshold`; each later sentence is reported once, against its closest match."""
+    indexed: list[tuple[int, str, frozenset[tuple[str, ...]]]] = []
+    for number, text in enumerate(texts):
+        for sentence in sentences(text):
+            if len(words_of(sentence)) >= min_words:
+                indexed.append((number, sentence, _shingles(sentence)))
+    postings: dict[tuple[str, ...], list[int]] = defaultdict(list)
+    found: list[Duplicate] = []
+    for position, (number, sentence, shingles) in enumerate(indexed):
+        candidates: set[int] = set()
+        for shingle in shingles:
+            candidates.update(postings.get(shingle, ()))
+        best: tuple[float, int] | None = None
+        for other in candidates:
+            other_number, _, other_shingles = indexed[other]
+            if other_number == number:
+                continue
+            similarity = len(shingles & other_shingles) / len(shingles | other_shingles)
+            if similarity >= threshold and (best is None or similarity > best[0]):
+                best = (similarity, other_number)
+        if best is not None:
+            found.append(Duplicate(number, best[1], sentence, round(best[0], 3)))
+        for shingle in shingles:
+            postings[shingle].append(position)
+    return found
+
+
+# --- one section ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QCThresholds:
+    """When a section fails QC (and is rewritten, while retries remain)."""
+
+    min_length_score: float = 60.0
+    max_repeated_ngram_rate: float = 0.08
+    ngram: int = 5
+    duplicate_similarity: float = 0.8
+    key_point_coverage: float = 0.6
+
+
+@dataclass
+class SectionCheck:
+    """Deterministic QC of one section; `problems()` lists what a rewrite must fix."""
+
+    index: int
+    title: str
+    words: int
+    target_words: int
+    length_score: float
+    missing_key_points: list[str] = field(default_factory=list)
+    missing_entities: list[str] = field(default_factory=list)
+    terminology: list[tuple[str, str, int]] = field(default_factory=list)
+    forbidden: list[tuple[str, int]] = field(default_factory=list)
+    voice: str | None = None
+    repeated_ngram_rate: float = 0.0
+    ngram: int = 5
+    duplicates: list[Duplicate] = field(default_factory=list)
+    length_ok: bool = True
+    repetition_ok: bool = True
+
+    def problems(self) -> list[str]:
+        out = [f"key point not covered: {p}" for p in self.missing_key_points]
+        out += [f"required entity not named: {e}" for e in self.missing_entities]
+        out += [f'uses "{v}" {n}x: write "{p}" instead' for v, p, n in self.terminology]
+        out += [f'mentions "{item}" {n}x: it must not appear' for item, n in self.forbidden]
+        if self.voice:
+            out.append(f"narrative voice: {self.voice}")
+        if not self.repetition_ok:
+            rate = f"{self.repeated_ngram_rate:.0%}"
+            out.append(f"repeats itself: {rate} of its word {self.ngram}-grams recur")
+        for dup in self.duplicates[:3]:
+            out.append(
+                f'repeats a sentence of section {dup.other_section + 1}: "{_clip(dup.sentence)}"'
+            )
+        if not self.length_ok:
+            out.append(
+                f"length: {self.words} words for a target of {self.target_words} "
+                f"(length score {self.length_score:.0f}/100)"
+            )
+        return out
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems()
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def check_section(
+    text: str,
+    *,
+    index: int,
+    title: str,
+    target_words: int,
+    key_points: Sequence[str] = (),
+    required_entities: Sequence[str] = (),
+    terminology_preferences: Mapping[str, str] | None = None,
+    do_not_include: Sequence[str] = (),
+    narrative_voice: str = "",
+    others: Sequence[str | None] = (),
+    thresholds: QCThresholds | None = None,
+) -> SectionCheck:
+    """Check section `index` against its spec, the plan's rules and the other sections.
+
+    `others` holds every section's text by index (None or "" where there is none yet, and the
+    entry at `index` is ignored); near-duplicates are reported against any of them.
+    """
+    limits = thresholds or QCThresholds()
+    words = count_words(text)
+    score = length_score(target_words, words)
+    rate = repeated_ngram_rate(text, limits.ngram)
+    texts = [t or "" for t in others]
+    while len(texts) <= index:
+        texts.append("")
+    texts[index] = text
+    # the later copy is the one at fault: report duplicates found in this section only
+    duplicates = [
+        d
+        for d in near_duplicates(texts, threshold=limits.duplicate_similarity)
+        if d.section == index
+    ]
+    return SectionCheck(
+        index=index,
+        title=title,
+        words=words,
+        target_words=target_words,
+        length_score=round(score, 1),
+        missing_key_points=[
+            p
+            for p in key_points
+            if not key_point_covered(text, p, threshold=limits.key_point_coverage)
+        ],
+        missing_entities=[e for e in required_entities if not contains_phrase(text, e)],
+        terminology=terminology_violations(text, terminology_preferences or {}),
+        forbidden=forbidden_mentions(text, do_not_include),
+        voice=voice_problem(text, narrative_voice) if narrative_voice else None,
+        repeated_ngram_rate=round(rate, 4),
+        ngram=limits.ngram,
+        duplicates=duplicates,
+        length_ok=score >= limits.min_length_score,
+        repetition_ok=rate <= limits.max_repeated_ngram_rate,
+    )
