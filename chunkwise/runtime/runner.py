@@ -39,7 +39,9 @@ def run_config(run_id: str, max_concurrency: int | None = None) -> RunnableConfi
     # max_concurrency must be top level: inside `configurable` LangGraph ignores it
     config: RunnableConfig = {"configurable": {"thread_id": run_id}, "recursion_limit": 100_000}
     if max_concurrency is not None:
-        config["max_concurrency"] = max_concurrency
+        # LangGraph 1.2 deadlocks when streaming "custom" events with max_concurrency=1; strict
+        # one-at-a-time model calls are the limiter's job (ModelSettings.max_in_flight).
+        config["max_concurrency"] = max(2, max_concurrency)
     return config
 
 

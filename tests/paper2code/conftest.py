@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,35 +9,9 @@ from typing import Any
 import pytest
 
 from chunkwise.graphs.paper2code import RESTART_FROM, build_graph, is_done
-from chunkwise.models.scripted import ScriptedCall, ScriptedChatModel
+from chunkwise.models.scripted import ScriptedChatModel
 from chunkwise.runtime.runner import RunOutcome, run_graph
 from chunkwise.state.paper2code import Paper2CodeContext
-
-CODE = "```python\nimport torch\n\n\nif __name__ == '__main__':\n    print(torch.zeros(1))\n```"
-PART = re.compile(r"This is part (\d+) of (\d+)")
-
-
-def part_of(call: ScriptedCall) -> int:
-    """The 1-based chunk number a summarize call is about."""
-    match = PART.search(call.prompt)
-    assert match, call.prompt[:200]
-    return int(match.group(1))
-
-
-def paper_model(**overrides: Callable[[ScriptedCall], Any]) -> ScriptedChatModel:
-    responders: dict[str, Callable[[ScriptedCall], Any]] = {
-        "summarize_chunk": lambda c: f"## Key ideas\nNotes on part {part_of(c)}.",
-        "collapse_summaries": lambda c: "## Key ideas\nMerged notes.",
-        "recommend_datasets": lambda c: {
-            "task": "text classification",
-            "recommended_dataset": "ag_news",
-            "candidates": [{"name": "ag_news", "why": "used in the paper", "source": "hf"}],
-        },
-        "write_code": lambda c: CODE,
-    }
-    responders.update(overrides)
-    return ScriptedChatModel(responders=responders)
-
 
 Runner = Callable[..., RunOutcome]
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from chunkwise.models.retry import ModelCallError
 from chunkwise.models.settings import ModelSettings
-from tests.paper2code.conftest import Runner, part_of, paper_model
+from tests.paper2code.conftest import Runner
+from tests.paper2code.support import part_of, paper_model
 
 SEED_KEYS = {
     "success", "paper_id", "paper_title", "code", "model_used", "dataset_recommendations",

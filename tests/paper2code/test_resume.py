@@ -1,0 +1,81 @@
+"""Resume after SIGKILL mid-summaries, and the checkpoint-size rule on an 18M-character paper."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from chunkwise.api.paper2code import ChunkedPyTorchGenerator
+from tests.paper2code.conftest import Runner
+from tests.paper2code.support import paper_model, part_of
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _worker(paper: Path, db: Path, log: Path, hang_at: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.paper2code.crash_worker", str(paper), str(db), str(log),
+         str(hang_at)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+
+
+def test_sigkill_mid_summaries_then_resume_repeats_no_completed_call(
+    tmp_path: Path, example_paper: Path
+) -> None:
+    db, log = tmp_path / "runs.sqlite", tmp_path / "calls.log"
+    child = _worker(example_paper, db, log, hang_at=3)
+    deadline = time.monotonic() + 120
+    while not Path(str(log) + ".hang").exists():
+        assert child.poll() is None, child.stderr.read() if child.stderr else ""
+        assert time.monotonic() < deadline, "worker never reached chunk 3"
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+    before = log.read_text().split()
+    assert "3" not in before and len(before) >= 2
+
+    resumed = _worker(example_paper, db, log, hang_at=0)
+    out, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err
+    assert '"success": true' in out and '"successful_chunks": 5' in out
+    after = log.read_text().split()[len(before):]
+    assert sorted(after) == sorted({"1", "2", "3", "4", "5"} - set(before))
+
+
+@pytest.mark.timeout(300)
+def test_checkpoint_db_stays_under_one_and_a_half_times_an_18m_paper(tmp_path: Path) -> None:
+    section = (
+        "## Section {n}\n\n"
+        + "We study attention with $O(n^2)$ cost and propose a linear variant. " * 40
+        + "\n\n$$\nE = mc^2 + \\sum_i x_i\n$$\n\n"
+    )
+    parts, size, n = [], 0, 0
+    while size < 18_000_000:
+        block = section.format(n=n)
+        parts.append(block)
+        size += len(block)
+        n += 1
+    paper = tmp_path / "huge.md"
+    paper.write_text("# A very long paper\n\n" + "".join(parts), "utf-8")
+    model = paper_model(summarize_chunk=lambda c: f"Notes on part {part_of(c)}.")
+    db = tmp_path / "runs.sqlite"
+    result = ChunkedPyTorchGenerator(
+        num_chunks=5, chunk_model=model, code_model=model, checkpoint_db=str(db)
+    ).generate_code_for_paper(path=str(paper))
+    assert result["success"], result.get("error")
+    # a 200k-context chunk model: 18M characters need far more than 5 chunks
+    assert result["num_chunks"] > 5
+    stored = sum(p.stat().st_size for p in tmp_path.glob("runs*.sqlite*"))
+    assert stored < 1.5 * paper.stat().st_size, stored
