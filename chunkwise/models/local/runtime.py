@@ -34,6 +34,8 @@ class LoadedModel:
 
     llama: Any
     n_ctx: int
+    # A plain Lock, not an RLock: async streaming resumes the generator holding it on
+    # different executor threads, and only a Lock may be released by another thread.
     lock: threading.Lock = field(default_factory=threading.Lock)
     _formatter: Any = None
 
