@@ -1,20 +1,49 @@
-"""Build a LangChain chat model from a spec, with SDK retries off (the seam owns retries)."""
+"""Build a LangChain chat model from a spec, with SDK retries off (the seam owns retries).
+
+- `bedrock_converse:<model id>` -> `ChatBedrockConverse` with botocore `total_max_attempts=1`
+  (exactly one HTTP request per call; botocore's `max_attempts=1` would be one *retry*), read
+  timeout from the settings, region from `AWS_REGION`/`AWS_DEFAULT_REGION` (default us-east-1)
+  and the endpoint from `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` when set (a VPC endpoint, a proxy, a
+  test server). `--base-url` does not apply to Bedrock.
+- `openai:<model>` -> `ChatOpenAI(max_retries=0)` on the OpenAI-compatible route: the base URL
+  is `--base-url`, else `LLM_BASE_URL`, else OpenRouter when `LLM_API_KEY` is set, else
+  api.openai.com; the key is `LLM_API_KEY` (or `OPENAI_API_KEY`); a loopback server needs none.
+- `local:<name>` -> the embedded llama.cpp model (`chunkwise.models.local`).
+- any other `provider:model` -> `init_chat_model(..., max_retries=0)`.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlparse
 
 from langchain_core.language_models import BaseChatModel
 
 from chunkwise.errors import ConfigError
+from chunkwise.models.secrets import redact
 from chunkwise.models.settings import ModelSettings
 from chunkwise.models.spec import ModelSpec
 
+OPENAI_COMPAT_BASE_URL = "https://openrouter.ai/api/v1"
+BEDROCK_ENDPOINT_ENV = "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"
+# Environment variables that change which chat model a spec builds (hashed into cache keys).
+BUILD_ENV = (
+    "LLM_API_KEY", "OPENAI_API_KEY", "LLM_BASE_URL", "OPENAI_BASE_URL", "AWS_REGION",
+    "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK", BEDROCK_ENDPOINT_ENV, "AWS_ENDPOINT_URL",
+    "CHUNKWISE_LOCAL_MODEL", "CHUNKWISE_LOCAL_N_CTX", "CHUNKWISE_MODEL_CACHE",
+)
 
-def _is_loopback(url: str) -> bool:
+
+def _env(env: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if env is None else env
+
+
+def is_loopback(url: str) -> bool:
     host = urlparse(url).hostname or ""
     if host == "localhost":
         return True
@@ -22,6 +51,13 @@ def _is_loopback(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def env_fingerprint(env: Mapping[str, str] | None = None) -> str:
+    """A hash of the variables that shape a built model: rebuild when they change, store none."""
+    env = _env(env)
+    raw = "\0".join(f"{name}={env.get(name, '')}" for name in BUILD_ENV)
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:16]
 
 
 def _sampling(settings: ModelSettings) -> dict[str, Any]:
@@ -33,39 +69,80 @@ def _sampling(settings: ModelSettings) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def aws_region(env: dict[str, str] | None = None) -> str:
-    env = dict(os.environ) if env is None else env
+def aws_region(env: Mapping[str, str] | None = None) -> str:
+    env = _env(env)
     return env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+def bedrock_endpoint(env: Mapping[str, str] | None = None) -> str | None:
+    return _env(env).get(BEDROCK_ENDPOINT_ENV) or None
+
+
+def bedrock_client_config(settings: ModelSettings) -> Any:
+    """botocore Config: one attempt per call, the run's timeout, a pool for parallel branches."""
+    from botocore.config import Config
+
+    pool = max(10, settings.max_in_flight or 0, 32)
+    return Config(
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        read_timeout=settings.timeout,
+        connect_timeout=min(settings.timeout, 10.0),
+        max_pool_connections=pool,
+    )
 
 
 def _bedrock(spec: ModelSpec, settings: ModelSettings) -> BaseChatModel:
     import boto3
-    from botocore.config import Config
     from langchain_aws import ChatBedrockConverse
 
-    if boto3.Session().get_credentials() is None and not os.environ.get("AWS_BEARER_TOKEN_BEDROCK"):
-        raise ConfigError(
-            f"no AWS credentials for {spec}: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or "
-            "AWS_PROFILE, or pick another backend (e.g. --model openai:MODEL --base-url URL)"
-        )
-    config = Config(
-        retries={"max_attempts": 1, "mode": "standard"},
-        read_timeout=settings.timeout,
-        connect_timeout=min(settings.timeout, 10.0),
-    )
-    kwargs: dict[str, Any] = {"model": spec.model, "region_name": aws_region(), "config": config}
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_BEDROCK_RUNTIME") or settings.base_url
+    if not os.environ.get("AWS_BEARER_TOKEN_BEDROCK"):
+        try:
+            credentials = boto3.Session().get_credentials()
+        except Exception as exc:  # a broken profile or config file
+            raise ConfigError(f"AWS credentials for {spec}: {redact(str(exc))}") from None
+        if credentials is None:
+            raise ConfigError(
+                f"no AWS credentials for {spec}: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or "
+                "AWS_PROFILE, or pick another backend (e.g. --model openai:MODEL --base-url URL)"
+            )
+    kwargs: dict[str, Any] = {
+        "model": spec.model,
+        "region_name": aws_region(),
+        "config": bedrock_client_config(settings),
+    }
+    endpoint = bedrock_endpoint()
     if endpoint:
         kwargs["endpoint_url"] = endpoint
-    return ChatBedrockConverse(**kwargs, **_sampling(settings))
+    try:
+        return ChatBedrockConverse(**kwargs, **_sampling(settings))
+    except Exception as exc:
+        raise ConfigError(f"cannot set up {spec}: {redact(' '.join(str(exc).split()))}") from None
 
 
-def openai_api_key(base_url: str | None) -> str | None:
-    """LLM_API_KEY, then OPENAI_API_KEY; a loopback server may go without one."""
-    key = os.environ.get("LLM_API_KEY") or os.environ.get("OPENAI_API_KEY")
-    if key:
-        return key
-    if base_url and _is_loopback(base_url):
+def openai_base_url(
+    settings: ModelSettings, env: Mapping[str, str] | None = None
+) -> str | None:
+    """The OpenAI-compatible route's base URL (None: api.openai.com)."""
+    env = _env(env)
+    if settings.base_url:
+        return settings.base_url
+    if env.get("LLM_BASE_URL"):
+        return env["LLM_BASE_URL"]
+    if env.get("LLM_API_KEY"):
+        return OPENAI_COMPAT_BASE_URL
+    return env.get("OPENAI_BASE_URL") or None
+
+
+def openai_api_key(base_url: str | None, env: Mapping[str, str] | None = None) -> str | None:
+    """LLM_API_KEY, then OPENAI_API_KEY (the other way round for api.openai.com itself);
+    a loopback server may go without one."""
+    env = _env(env)
+    names = ("OPENAI_API_KEY", "LLM_API_KEY") if base_url is None else (
+        "LLM_API_KEY", "OPENAI_API_KEY")
+    for name in names:
+        if env.get(name):
+            return env[name]
+    if base_url and is_loopback(base_url):
         return "not-needed"
     return None
 
@@ -73,7 +150,7 @@ def openai_api_key(base_url: str | None) -> str | None:
 def _openai(spec: ModelSpec, settings: ModelSettings) -> BaseChatModel:
     from langchain_openai import ChatOpenAI
 
-    base_url = settings.base_url
+    base_url = openai_base_url(settings)
     key = openai_api_key(base_url)
     if key is None:
         where = base_url or "api.openai.com"
@@ -89,7 +166,12 @@ def _openai(spec: ModelSpec, settings: ModelSettings) -> BaseChatModel:
     }
     if base_url:
         kwargs["base_url"] = base_url
-    return ChatOpenAI(**kwargs, **_sampling(settings))
+        # OpenAI-compatible servers speak chat completions, not OpenAI's Responses API
+        kwargs["use_responses_api"] = False
+    try:
+        return ChatOpenAI(**kwargs, **_sampling(settings))
+    except Exception as exc:
+        raise ConfigError(f"cannot set up {spec}: {redact(' '.join(str(exc).split()))}") from None
 
 
 def _local(spec: ModelSpec, settings: ModelSettings) -> BaseChatModel:
@@ -117,7 +199,7 @@ def _generic(spec: ModelSpec, settings: ModelSettings) -> BaseChatModel:
             f"provider {spec.provider!r} needs its LangChain package: {exc}; pip install it"
         ) from None
     except Exception as exc:
-        raise ConfigError(f"cannot set up {spec}: {' '.join(str(exc).split())}") from None
+        raise ConfigError(f"cannot set up {spec}: {redact(' '.join(str(exc).split()))}") from None
     if not isinstance(model, BaseChatModel):
         raise ConfigError(f"{spec} did not give a chat model")
     return model
@@ -137,7 +219,22 @@ def build_chat_model(spec: ModelSpec, settings: ModelSettings) -> BaseChatModel:
 def endpoint_of(spec: ModelSpec, settings: ModelSettings) -> str:
     """What a rate limit applies to: one provider account at one region or base URL."""
     if spec.provider == "bedrock_converse":
-        return f"bedrock:{os.environ.get('AWS_ENDPOINT_URL_BEDROCK_RUNTIME') or aws_region()}"
+        return f"bedrock:{bedrock_endpoint() or aws_region()}"
     if spec.provider == "local":
         return "local"
+    if spec.provider == "openai":
+        return f"openai:{openai_base_url(settings) or 'https://api.openai.com/v1'}"
     return f"{spec.provider}:{settings.base_url or 'default'}"
+
+
+def backend_of(spec: ModelSpec, settings: ModelSettings) -> str:
+    """A person-readable backend name: `Amazon Bedrock (us-east-1)`, `OpenAI-compatible at ...`."""
+    if spec.provider == "bedrock_converse":
+        where = bedrock_endpoint() or aws_region()
+        return f"Amazon Bedrock Converse ({where})"
+    if spec.provider == "openai":
+        return f"OpenAI-compatible at {openai_base_url(settings) or 'https://api.openai.com/v1'}"
+    if spec.provider == "local":
+        return "embedded llama.cpp (offline)"
+    where = f" at {settings.base_url}" if settings.base_url else ""
+    return f"{spec.provider} via init_chat_model{where}"

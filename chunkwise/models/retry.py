@@ -1,10 +1,16 @@
 """Retry classification and backoff: the one owner of retries for every model call.
 
-SDK retries are switched off in the factory and graph nodes carry no `RetryPolicy` for model
-errors, so the bound here is the bound in total. Throttling, 5xx, timeouts and dropped
-connections are retried with exponential backoff and full jitter, honouring Retry-After;
-auth, validation, unknown-model and context-length errors fail at once with the provider's
-message (redacted).
+The bound here is the bound in total:
+- SDK retries are off: `ChatOpenAI(max_retries=0)`, botocore `total_max_attempts=1` (botocore's
+  `max_attempts=1` would mean one *retry*), `init_chat_model(..., max_retries=0)`.
+- Graph nodes carry no `RetryPolicy` for model errors, and `ModelCallError` is a `RuntimeError`,
+  which LangGraph's default `retry_on` never retries, so a policy added later cannot multiply
+  the attempts either.
+
+Throttling (429, ThrottlingException, "Too many tokens"), 5xx, timeouts, dropped connections
+and malformed responses are retried with exponential backoff and jitter, honouring Retry-After
+and retry-after-ms; auth (401/403), validation (400), unknown model (404), exhausted quota and
+context-length errors fail at once with the provider's message, redacted, on one line.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Literal, TypeVar
 
 from chunkwise.errors import ChunkwiseError
@@ -22,34 +29,63 @@ from chunkwise.models.secrets import redact
 
 T = TypeVar("T")
 Kind = Literal["throttled", "server", "timeout", "connection", "malformed", "auth",
-               "validation", "not_found", "context_length", "unknown"]
+               "validation", "not_found", "context_length", "quota", "unknown"]
 RETRYABLE: frozenset[str] = frozenset({"throttled", "server", "timeout", "connection", "malformed"})
+MAX_MESSAGE = 400  # characters of the provider's message kept in the one-line error
 
 _THROTTLE_CODES = {
-    "ThrottlingException", "TooManyRequestsException", "ServiceQuotaExceededException"
+    "ThrottlingException", "TooManyRequestsException", "ServiceQuotaExceededException",
+    "Throttling", "ThrottledException", "RequestLimitExceeded", "SlowDown",
 }
 _SERVER_CODES = {"InternalServerException", "ServiceUnavailableException", "ModelNotReadyException",
-                 "ModelTimeoutException", "ModelStreamErrorException", "InternalFailure"}
+                 "ModelTimeoutException", "ModelStreamErrorException", "InternalFailure",
+                 "ServiceUnavailable", "InternalError"}
 _AUTH_CODES = {"AccessDeniedException", "UnrecognizedClientException", "ExpiredTokenException",
-               "InvalidSignatureException", "IncompleteSignature", "MissingAuthenticationToken"}
+               "ExpiredToken", "InvalidSignatureException", "IncompleteSignature",
+               "MissingAuthenticationToken", "InvalidClientTokenId", "SignatureDoesNotMatch"}
+_NOT_FOUND_CODES = {"ResourceNotFoundException", "ModelNotFoundException"}
 _CONTEXT = re.compile(
-    r"context[ _-]?length|maximum context|too many tokens in|input is too long|prompt is too long"
-    r"|exceeds? the context|context window|max_tokens_exceeded|reduce the length",
+    r"context[ _-]?length|maximum context|too many tokens in (?:the )?(?:prompt|input|request)"
+    r"|input is too long|prompt is too long|exceeds? the context|context window"
+    r"|max_tokens_exceeded|reduce the length|input token count.*exceeds|too many input tokens"
+    r"|maximum (?:input|prompt) length",
+    re.IGNORECASE,
+)
+_THROTTLE_TEXT = re.compile(
+    r"too many (?:tokens|requests)|rate[ _-]?limit|throttl|slow down|tokens per min",
+    re.IGNORECASE,
+)
+_QUOTA_TEXT = re.compile(
+    r"insufficient_quota|exceeded your current quota|billing|credits? (?:are )?exhausted"
+    r"|requires more credits|payment required",
     re.IGNORECASE,
 )
 
 
-class ModelCallError(ChunkwiseError):
-    """A model call that failed for good; `kind` says why, the message is one redacted line."""
+class ModelCallError(ChunkwiseError, RuntimeError):
+    """A model call that failed for good; `kind` says why, the message is one redacted line.
 
-    def __init__(self, message: str, *, kind: Kind, attempts: int = 1) -> None:
-        super().__init__(message)
+    A `RuntimeError` so LangGraph's default `RetryPolicy.retry_on` never retries it again.
+    """
+
+    def __init__(
+        self, message: str, *, kind: Kind, attempts: int = 1, status: int | None = None
+    ) -> None:
+        super().__init__(redact(message))
         self.kind = kind
         self.attempts = attempts
+        self.status = status
 
     @property
     def retryable(self) -> bool:
         return self.kind in RETRYABLE
+
+    def __reduce__(self) -> tuple[object, ...]:  # picklable with its keyword fields
+        return (_rebuild_error, (str(self), self.kind, self.attempts, self.status))
+
+
+def _rebuild_error(message: str, kind: Kind, attempts: int, status: int | None) -> ModelCallError:
+    return ModelCallError(message, kind=kind, attempts=attempts, status=status)
 
 
 @dataclass(frozen=True)
@@ -59,95 +95,194 @@ class Classified:
     message: str
     retry_after: float | None
 
+    @property
+    def retryable(self) -> bool:
+        return self.kind in RETRYABLE
+
 
 def _headers(exc: BaseException) -> dict[str, str]:
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None)
     if headers is not None:
-        return {str(k).lower(): str(v) for k, v in dict(headers).items()}
+        try:
+            return {str(k).lower(): str(v) for k, v in dict(headers).items()}
+        except Exception:
+            return {}
     if isinstance(response, dict):  # botocore ClientError
-        raw = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        raw = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}) or {}
         return {str(k).lower(): str(v) for k, v in raw.items()}
     return {}
 
 
-def _retry_after(headers: dict[str, str]) -> float | None:
+def parse_retry_after(headers: dict[str, str], now: float | None = None) -> float | None:
+    """Seconds to wait from `retry-after-ms`, or `retry-after` in seconds or as an HTTP date."""
     if "retry-after-ms" in headers:
         try:
             return max(0.0, float(headers["retry-after-ms"]) / 1000.0)
         except ValueError:
             pass
-    if "retry-after" in headers:
-        try:
-            return max(0.0, float(headers["retry-after"]))
-        except ValueError:
-            return None  # an HTTP date: fall back to our own backoff
-    return None
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def _status_kind(status: int, message: str) -> Kind:
     if status == 429:
-        return "throttled"
+        return "quota" if _QUOTA_TEXT.search(message) else "throttled"
+    if status == 402:
+        return "quota"
     if status >= 500:
         return "server"
     if status in (401, 403):
         return "auth"
     if status == 404:
         return "not_found"
-    if status in (408, 409):
-        return "timeout" if status == 408 else "server"
-    if _CONTEXT.search(message):
+    if status == 408:
+        return "timeout"
+    if status == 409:
+        return "server"
+    if status == 413 or _CONTEXT.search(message):
         return "context_length"
     return "validation"
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    line = line.split(" For troubleshooting, visit:")[0]  # langchain's appended help link
+    return line if len(line) <= MAX_MESSAGE else line[: MAX_MESSAGE - 3] + "..."
+
+
+def _provider_message(exc: BaseException) -> str:
+    """The provider's own message when the SDK parsed one (OpenAI's `body.error.message`)."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            code = inner.get("code") or inner.get("type")
+            text = str(inner["message"])
+            return f"{code}: {text}" if code else text
+        if isinstance(inner, str):
+            return inner
+    return str(exc)
+
+
+def _classify_botocore(exc: BaseException, response: dict[str, object], after: float | None,
+                       message: str) -> Classified:
+    error = response.get("Error") or {}
+    meta = response.get("ResponseMetadata") or {}
+    code = str(error.get("Code", "")) if isinstance(error, dict) else ""
+    status = int((meta.get("HTTPStatusCode") if isinstance(meta, dict) else 0) or 0) or None
+    text = str(error.get("Message", message)) if isinstance(error, dict) else message
+    line = f"{code}: {text}" if code else text
+    context = bool(_CONTEXT.search(text))
+    if code in _THROTTLE_CODES or (_THROTTLE_TEXT.search(text) and not context):
+        return Classified("throttled", status, line, after)
+    if code in _SERVER_CODES:
+        return Classified("server", status, line, after)
+    if code in _AUTH_CODES:
+        return Classified("auth", status, line, None)
+    if code in _NOT_FOUND_CODES:
+        return Classified("not_found", status, line, None)
+    if context:
+        return Classified("context_length", status, line, None)
+    if status:
+        return Classified(_status_kind(status, text), status, line, after)
+    return Classified("validation", status, line, None)
+
+
+def _classify_langchain(exc: BaseException, message: str, after: float | None) -> Kind | None:
+    """LangChain's provider-neutral error types (langchain-core >= 1.3), when raised."""
+    try:
+        from langchain_core import exceptions as lc
+    except ImportError:  # pragma: no cover
+        return None
+    table: tuple[tuple[str, Kind], ...] = (
+        ("ContextOverflowError", "context_length"),
+        ("ModelAuthenticationError", "auth"),
+        ("ModelPermissionDeniedError", "auth"),
+        ("ModelNotFoundError", "not_found"),
+        ("ModelRateLimitError", "throttled"),
+        ("ModelTimeoutError", "timeout"),
+        ("ModelConnectionError", "connection"),
+        ("ModelAPIError", "server"),
+        ("ModelInvalidRequestError", "validation"),
+    )
+    for name, kind in table:
+        cls = getattr(lc, name, None)
+        if isinstance(cls, type) and isinstance(exc, cls):
+            if kind == "throttled" and _QUOTA_TEXT.search(message):
+                return "quota"
+            if kind == "validation" and _CONTEXT.search(message):
+                return "context_length"
+            return kind
+    return None
 
 
 def classify(exc: BaseException) -> Classified:
     """Sort any provider, SDK or transport exception into one of the kinds above."""
     if isinstance(exc, ModelCallError):
-        return Classified(exc.kind, None, str(exc), None)
+        return Classified(exc.kind, exc.status, str(exc), None)
     name = type(exc).__name__
-    message = redact(" ".join(str(exc).split()) or name)
+    message = redact(_one_line(_provider_message(exc)) or name)
     headers = _headers(exc)
-    after = _retry_after(headers)
+    after = parse_retry_after(headers)
 
     response = getattr(exc, "response", None)
     if isinstance(response, dict) and "Error" in response:  # botocore ClientError
-        code = str(response["Error"].get("Code", ""))
-        status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        text = redact(str(response["Error"].get("Message", message)))
-        if code in _THROTTLE_CODES or "too many tokens" in text.lower():
-            return Classified("throttled", status, f"{code}: {text}", after)
-        if code in _SERVER_CODES:
-            return Classified("server", status, f"{code}: {text}", after)
-        if code in _AUTH_CODES:
-            return Classified("auth", status, f"{code}: {text}", None)
-        if code == "ResourceNotFoundException":
-            return Classified("not_found", status, f"{code}: {text}", None)
-        kind = _status_kind(status, text) if status else (
-            "context_length" if _CONTEXT.search(text) else "validation")
-        return Classified(kind, status, f"{code}: {text}", after)
+        found = _classify_botocore(exc, response, after, message)
+        return Classified(found.kind, found.status, redact(_one_line(found.message)),
+                          found.retry_after)
 
     http_status = getattr(exc, "status_code", None) or getattr(response, "status_code", None)
     if isinstance(http_status, int) and http_status >= 400:
-        return Classified(_status_kind(http_status, message), http_status, message, after)
+        kind = _status_kind(http_status, message)
+        if kind == "validation" and _CONTEXT.search(message):
+            kind = "context_length"
+        return Classified(kind, http_status, message, after if kind in RETRYABLE else None)
+
+    known = _classify_langchain(exc, message, after)
+    if known is not None:
+        return Classified(known, None, message, after if known in RETRYABLE else None)
 
     lowered = name.lower()
+    text = message.lower()
     if "nocredentials" in lowered or "partialcredentials" in lowered or "authentication" in lowered:
         return Classified("auth", None, message, None)
-    if "timeout" in lowered or isinstance(exc, TimeoutError):
+    if "timeout" in lowered or isinstance(exc, TimeoutError) or "timed out" in text:
         return Classified("timeout", None, message, None)
     if (
         "connection" in lowered
         or "protocol" in lowered
         or "endpointconnection" in lowered
         or isinstance(exc, ConnectionError)
+        or "connection reset" in text
+        or "connection aborted" in text
     ):
         return Classified("connection", None, message, None)
-    if isinstance(exc, json.JSONDecodeError) or "responsevalidation" in lowered or (
-        "decode" in lowered and "json" in message.lower()
+    if (
+        isinstance(exc, json.JSONDecodeError)
+        or "responsevalidation" in lowered
+        or "responseparser" in lowered
+        or ("decode" in lowered and "json" in text)
+        or "no 'output' key found" in text  # langchain-aws on an unparsable Converse body
     ):
         return Classified("malformed", None, message, None)
-    if "toomanytokens" in lowered or "throttl" in lowered or "ratelimit" in lowered:
+    if _QUOTA_TEXT.search(message):
+        return Classified("quota", None, message, None)
+    if "toomanytokens" in lowered or "throttl" in lowered or "ratelimit" in lowered or (
+        _THROTTLE_TEXT.search(message) and not _CONTEXT.search(message)
+    ):
         return Classified("throttled", None, message, after)
     if _CONTEXT.search(message):
         return Classified("context_length", None, message, None)
@@ -156,18 +291,29 @@ def classify(exc: BaseException) -> Classified:
 
 @dataclass(frozen=True)
 class Backoff:
-    """Exponential backoff with full jitter; a server's Retry-After wins when it is longer."""
+    """Exponential backoff with jitter; a server's Retry-After wins when it is longer.
+
+    Attempt n (1-based) waits a uniform draw from [c/2, c], c = min(cap, base * 2**(n-1)),
+    or the server's Retry-After when longer, capped at `max_retry_after`.
+    """
 
     max_attempts: int = 6
     base: float = 1.0
     cap: float = 60.0
+    max_retry_after: float = 120.0
 
     def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
         ceiling = min(self.cap, self.base * (2 ** (attempt - 1)))
         wait = rng.uniform(ceiling / 2, ceiling)
         if retry_after is not None:
-            wait = max(wait, min(retry_after, self.cap * 5))
+            wait = max(wait, min(retry_after, self.max_retry_after))
         return wait
+
+
+def failure_line(describe: str, info: Classified, attempts: int) -> str:
+    status = f" (HTTP {info.status})" if info.status else ""
+    tries = f" after {attempts} attempts" if attempts > 1 else ""
+    return f"{describe}: {info.kind.replace('_', ' ')}{status}{tries}: {info.message}"
 
 
 def call_with_retries(
@@ -179,7 +325,11 @@ def call_with_retries(
     on_retry: Callable[[Classified, int, float], None] | None = None,
     rng: random.Random | None = None,
 ) -> T:
-    """Run `fn`, retrying what is transient; raise `ModelCallError` with one clear line."""
+    """Run `fn`, retrying what is transient; raise `ModelCallError` with one clear line.
+
+    At most `backoff.max_attempts` calls of `fn` in all. The error raised has no cause or
+    context attached, so no SDK exception (and nothing it carries) travels further.
+    """
     rng = rng or random.Random()
     attempt = 0
     while True:
@@ -188,22 +338,23 @@ def call_with_retries(
             return fn()
         except Exception as exc:
             info = classify(exc)
-            if info.kind not in RETRYABLE or attempt >= backoff.max_attempts:
-                status = f" (HTTP {info.status})" if info.status else ""
-                tries = f" after {attempt} attempts" if attempt > 1 else ""
-                raise ModelCallError(
-                    f"{describe}: {info.kind.replace('_', ' ')}{status}{tries}: {info.message}",
+            if info.kind not in RETRYABLE or attempt >= max(1, backoff.max_attempts):
+                error = ModelCallError(
+                    failure_line(describe, info, attempt),
                     kind=info.kind,
                     attempts=attempt,
-                ) from None
-            wait = backoff.delay(attempt, info.retry_after, rng)
-            if on_retry is not None:
-                on_retry(info, attempt, wait)
-            sleep(wait)
+                    status=info.status,
+                )
+            else:
+                error = None
+        if error is not None:
+            raise error  # outside the except block: no __context__ chained to the SDK error
+        wait = backoff.delay(attempt, info.retry_after, rng)
+        if on_retry is not None:
+            on_retry(info, attempt, wait)
+        sleep(wait)
 
 
 def describe_exception(exc: BaseException) -> str:
     """One redacted line for any exception, for chunk results and logs."""
     return str(exc) if isinstance(exc, ModelCallError) else classify(exc).message
-
-

@@ -70,6 +70,11 @@ class ScriptedChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "chunkwise-scripted"
 
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = "scripted"
+        return params
+
     @property
     def calls(self) -> list[ScriptedCall]:
         with self._lock:
