@@ -12,8 +12,10 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from chunkwise.models.retry import ModelCallError
 from chunkwise.nodes.generate.common import (
     announce,
+    can_fall_back,
     check_section,
     clean_section,
     ordered,
@@ -47,7 +49,15 @@ def write_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> di
         draft_text = store.get(previous.text_key)
         messages = rewrite_messages(plan, index, table, recent, draft_text, previous.problems,
                                     count_words(draft_text))
-        reply = client.complete(messages, task="qc_rewrite")
+        try:
+            reply = client.complete(messages, task="qc_rewrite")
+        except ModelCallError as exc:
+            if not can_fall_back(exc):
+                raise
+            # the model cannot rewrite: stop retrying, the review keeps the best draft
+            gave_up = previous.model_copy(update={"attempt": ctx.max_retries, "problems": []})
+            return {"draft": gave_up,
+                    "warnings": [f"section {index + 1}: no QC rewrite ({exc})"]}
         attempt = previous.attempt + 1
         best = (previous.best_key, previous.best_problems)
     else:

@@ -1,0 +1,207 @@
+"""`chunkwise generate`: a long text from a brief or a manual plan, resumable by --run-id.
+
+Lengths are words (as LongBench-Write counts them). `--target-tokens N` is converted to
+round(0.75 * N) words (cl100k tokens per English word); `--target-words N` gives words directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from chunkwise.commands.common import (
+    add_model_flags,
+    add_run_flags,
+    checkpoint_db,
+    model_settings,
+    role_model,
+    say,
+    write_json,
+)
+from chunkwise.commands.progress import ProgressBar
+from chunkwise.errors import ConfigError, InputError, RunFailed
+from chunkwise.graphs.generate import build_graph, is_done
+from chunkwise.models.retry import ModelCallError
+from chunkwise.models.usage import Usage
+from chunkwise.runtime.context import describe_models
+from chunkwise.runtime.paths import blob_location_for
+from chunkwise.runtime.runner import new_run_id, run_graph
+from chunkwise.state.generate import (
+    GenerateContext,
+    GenerationPlan,
+    describe_validation_error,
+    words_for_tokens,
+)
+
+ROLES = ["planner", "writer", "judge"]
+
+# Tests put a chat model here (e.g. a ScriptedChatModel) to run the command without a backend.
+MODEL_OVERRIDE: Any = None
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "generate",
+        help="write a long text section by section from a plan",
+        description="Plan a long text (or take a manual plan), write it section by section "
+        "against a state table, revise inconsistent sections and write a QC report.",
+    )
+    brief = parser.add_argument_group("brief (or --manual-plan-path)")
+    brief.add_argument("--topic", help="what the text is about")
+    brief.add_argument("--objective", help="what the text must achieve")
+    brief.add_argument("--audience", default="", help="who reads it")
+    brief.add_argument("--tone", default="", help="e.g. 'neutral technical'")
+    brief.add_argument("--target-tokens", type=int, help="length in tokens (x 0.75 = words)")
+    brief.add_argument("--target-words", type=int, help="length in words")
+    parser.add_argument(
+        "--manual-plan-path", help="a plan as JSON (GenerationPlan fields) instead of a brief"
+    )
+    parser.add_argument("--output", help="write the text here (default: stdout)")
+    parser.add_argument("--prefix-window-tokens", type=int, default=1200,
+                        help="tokens of the text so far shown to the writer (default 1200)")
+    parser.add_argument("--max-retries", type=int, default=2,
+                        help="rewrites of a section that fails QC (default 2)")
+    parser.add_argument("--disable-consistency-pass", action="store_true",
+                        help="skip checking and revising sections after the loop")
+    parser.add_argument("--qc-judge", action="store_true",
+                        help="also let the judge model score each section in the report")
+    parser.add_argument("--min-length-score", type=float, default=60.0,
+                        help="a section below this LongBench-Write length score fails QC")
+    parser.add_argument("--concurrency", type=int, default=4,
+                        help="sections checked at once in the consistency pass")
+    add_model_flags(parser, ROLES)
+    add_run_flags(parser)
+    parser.set_defaults(run=run)
+
+
+def load_plan(path: str) -> dict[str, Any]:
+    """A manual plan file, validated; every problem is one line naming the file and field."""
+    try:
+        raw = Path(path).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read ({exc})") from None
+    try:
+        payload = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{path}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from None
+    if not isinstance(payload, dict):
+        raise InputError(f"{path}: the plan must be a JSON object with GenerationPlan fields")
+    try:
+        return GenerationPlan.model_validate(payload).model_dump()
+    except ValidationError as exc:
+        raise InputError(f"{path}: {describe_validation_error(exc)}") from None
+
+
+def _payload(args: argparse.Namespace) -> dict[str, Any]:
+    brief = [f"--{name}" for name in ("topic", "objective", "target-tokens", "target-words")
+             if getattr(args, name.replace("-", "_")) is not None]
+    if args.manual_plan_path:
+        if brief:
+            raise ConfigError(f"--manual-plan-path replaces the brief: drop {', '.join(brief)}")
+        return {"manual_plan": load_plan(args.manual_plan_path)}
+    if not args.topic or not args.objective:
+        raise ConfigError("give --topic and --objective (and a length), or --manual-plan-path")
+    if args.target_tokens is not None and args.target_words is not None:
+        raise ConfigError("give --target-tokens or --target-words, not both")
+    if args.target_tokens is None and args.target_words is None:
+        raise ConfigError("give the length: --target-tokens N or --target-words N")
+    given = args.target_words if args.target_words is not None else args.target_tokens
+    if given <= 0:
+        raise ConfigError(f"the target length must be a positive number, not {given}")
+    words = args.target_words or words_for_tokens(args.target_tokens)
+    return {"topic": args.topic, "objective": args.objective, "audience": args.audience,
+            "tone": args.tone, "target_words": words}
+
+
+def _context(args: argparse.Namespace, db: str) -> GenerateContext:
+    if args.prefix_window_tokens < 0:
+        raise ConfigError("--prefix-window-tokens must not be negative")
+    if args.max_retries < 0:
+        raise ConfigError("--max-retries must not be negative")
+    if not 0 <= args.min_length_score <= 100:
+        raise ConfigError("--min-length-score must be between 0 and 100")
+    if args.concurrency < 1:
+        raise ConfigError("--concurrency must be at least 1")
+    models = {role: MODEL_OVERRIDE or role_model(args, role) for role in ROLES}
+    return GenerateContext(
+        planner_model=models["planner"],
+        writer_model=models["writer"],
+        judge_model=models["judge"],
+        models=model_settings(args),
+        blob_store=blob_location_for(db),
+        prefix_window_tokens=args.prefix_window_tokens,
+        max_retries=args.max_retries,
+        consistency_pass=not args.disable_consistency_pass,
+        qc_judge=args.qc_judge,
+        min_length_score=args.min_length_score,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    payload = _payload(args)
+    db = checkpoint_db(args)
+    context = _context(args, db)
+    roles = {"planner": context.planner_model, "writer": context.writer_model,
+             "judge": context.judge_model}
+    if "manual_plan" in payload:
+        roles.pop("planner")
+    if not context.consistency_pass and not context.qc_judge:
+        roles.pop("judge")
+    for line in describe_models(context, roles):
+        say(line, quiet=args.quiet)
+    for role, ref in roles.items():  # a bad spec or a missing credential stops here
+        context.client(role, ref)
+    args.run_id = args.run_id or new_run_id("generate")
+    say(f"run id: {args.run_id} (resume with --run-id {args.run_id})", quiet=args.quiet)
+    bar = ProgressBar(enabled=not args.quiet)
+    started = time.monotonic()
+    try:
+        outcome = run_graph(
+            build_graph(),
+            input=payload,
+            context=context,
+            run_id=args.run_id,
+            checkpoint_db=db,
+            is_done=is_done,
+            max_concurrency=args.concurrency,
+            on_event=bar,
+        )
+    except ModelCallError as exc:
+        raise RunFailed(f"{exc}; the checkpoint is kept: rerun with --run-id {args.run_id} "
+                        "to continue") from None
+    finally:
+        bar.close()
+    if outcome.status == "finished":
+        say(f"run {args.run_id} had finished: returning its stored result", quiet=args.quiet)
+    result = {**outcome.values["result"], "run_id": args.run_id}
+    text = context.store().get(result["final_text_key"])
+    if args.output:
+        try:
+            Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.output).write_text(text + "\n", "utf-8")
+        except OSError as exc:
+            raise ConfigError(f"--output {args.output}: cannot write ({exc.strerror})") from None
+    else:
+        print(text)
+    write_json(args.json_path, result)
+    report = result["qc_report"]
+    issues = sum(not s["passed"] for s in report["sections"])
+    qc_line = "QC passed" if report["passed"] else f"QC: {issues} section(s) with issues"
+    usage = Usage.model_validate(result.get("usage") or {})
+    where = f"wrote {args.output}" if args.output else "text on stdout"
+    say(
+        f"done: {where} · {result['words']}/{result['target_words']} words "
+        f"(length score {result['length_score']:.0f}) · {len(report['sections'])} sections · "
+        f"{qc_line} · {usage.line()} · {time.monotonic() - started:.1f}s · run {args.run_id}",
+        quiet=args.quiet,
+    )
+    return 0

@@ -1,0 +1,348 @@
+"""generate end to end with scripted models: loop order, state table, QC, retries, consistency,
+planning and resume under a real SQLite checkpoint file."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chunkwise.errors import InputError, RunFailed
+from chunkwise.graphs.generate import build_graph, graph
+from chunkwise.models.retry import ModelCallError
+from chunkwise.models.scripted import ScriptedCall
+from chunkwise.runtime.checkpoint import open_checkpointer
+from chunkwise.runtime.runner import run_config
+from tests.generate.conftest import Runner, text_of
+from tests.generate.support import (
+    body_of,
+    filler,
+    manual_plan,
+    section_of,
+    section_text,
+    writer_model,
+)
+
+
+def tasks(model: Any) -> list[tuple[str, int | None]]:
+    out = []
+    for call in model.calls:
+        index = section_of(call) if call.task != "plan_generation" else None
+        out.append((call.task, index))
+    return out
+
+
+def test_graph_is_exported_compiled_with_narrow_schemas() -> None:
+    assert set(graph.get_input_jsonschema()["properties"]) == {
+        "manual_plan", "topic", "objective", "audience", "tone", "target_words"}
+    assert set(graph.get_output_jsonschema()["properties"]) == {"result"}
+    assert "writer_model" in graph.get_context_jsonschema()["properties"]
+    assert graph.checkpointer is None
+
+
+def test_sections_are_written_in_order_each_followed_by_its_state_update(
+    run_generate: Runner, tmp_path: Path
+) -> None:
+    model = writer_model()
+    result = run_generate({"manual_plan": manual_plan(3)}, model).values["result"]
+
+    loop = tasks(model)[:6]
+    assert loop == [("section_generation", 0), ("state_update", 0),
+                    ("section_generation", 1), ("state_update", 1),
+                    ("section_generation", 2), ("state_update", 2)]
+    assert sorted(tasks(model)[6:]) == [("consistency_check", i) for i in range(3)]
+    assert result["success"] and result["qc_report"]["passed"]
+    final = text_of(tmp_path, result["final_text_key"])
+    parts = [text_of(tmp_path, s["text_key"]) for s in result["sections"]]
+    assert final == "\n\n".join(parts)
+    assert [final.index(f"Skerry Light {i}") for i in (1, 2, 3)] == sorted(
+        final.index(f"Skerry Light {i}") for i in (1, 2, 3))
+
+
+def test_state_table_grows_and_reaches_later_prompts(run_generate: Runner) -> None:
+    model = writer_model()
+    result = run_generate({"manual_plan": manual_plan(3)}, model).values["result"]
+
+    prompts = [c.prompt for c in model.calls_for("section_generation")]
+    assert "Nothing written yet." in prompts[0]
+    assert "Keeper1: introduced in 1" in prompts[1] and "Keeper2" not in prompts[1]
+    assert "Keeper1" in prompts[2] and "Keeper2" in prompts[2]
+    assert "fact from section 2" in prompts[2] and "summary after section 2" in prompts[2]
+    assert "thread 2" in prompts[2] and "thread 1" not in prompts[2]  # threads are replaced
+    table = result["state_table"]
+    assert [e["name"] for e in table["entities"]] == ["Keeper1", "Keeper2", "Keeper3"]
+    assert table["facts"] == [f"fact from section {i}" for i in (1, 2, 3)]
+    assert table["terminology"] == ["term1", "term2", "term3"]
+    assert table["sections_done"] == 3
+    # the judge checks each section against the final table
+    assert all("Keeper3" in c.prompt for c in model.calls_for("consistency_check"))
+
+
+def test_prefix_window_holds_the_last_tokens_of_the_text_so_far(
+    run_generate: Runner, tmp_path: Path
+) -> None:
+    model = writer_model()
+    result = run_generate({"manual_plan": manual_plan(3)}, model, prefix_window_tokens=20,
+                          tokenizer="whitespace").values["result"]
+    first, second = (text_of(tmp_path, s["text_key"]) for s in result["sections"][:2])
+    third_prompt = model.calls_for("section_generation")[2].prompt
+    window = re.search(r"End of the text so far\n<<<\n(.*?)\n>>>", third_prompt, re.DOTALL)
+    assert window is not None
+    assert window.group(1).split() == (first + "\n\n" + second).split()[-20:]
+    assert "nothing yet" in model.calls_for("section_generation")[0].prompt
+
+
+def test_prompts_forbid_conclusions_in_middle_sections(run_generate: Runner) -> None:
+    model = writer_model()
+    run_generate({"manual_plan": manual_plan(3)}, model)
+    first, middle, last = (c.prompt for c in model.calls_for("section_generation"))
+    assert "opening section" in first and "Do not conclude" in first
+    assert "middle section: do not conclude" in middle
+    assert "last section: bring the whole text to a close" in last
+    for prompt in (first, middle, last):
+        assert 'write "lighthouse", never "light house"' in prompt
+        assert "Never mention: smuggling" in prompt
+        assert "Length: about 120 words." in prompt
+
+
+def test_a_section_failing_qc_is_rewritten_with_its_problems(run_generate: Runner) -> None:
+    def forgetful(call: ScriptedCall) -> str:  # section 2 first comes without its entity
+        text = section_text(call)
+        return text.replace("Skerry Light 2", "the light") if section_of(call) == 1 else text
+
+    model = writer_model(write=forgetful, rewrite=section_text)
+    result = run_generate({"manual_plan": manual_plan(3)}, model).values["result"]
+
+    (rewrite,) = model.calls_for("qc_rewrite")
+    assert section_of(rewrite) == 1
+    assert "required entity not named: Skerry Light 2" in rewrite.prompt
+    assert "It concerns the light." in rewrite.prompt  # the draft is shown
+    assert [s["attempts"] for s in result["sections"]] == [1, 2, 1]
+    assert result["qc_report"]["passed"]
+    # the state update records the accepted text, written before the next section
+    assert tasks(model)[2:5] == [("section_generation", 1), ("qc_rewrite", 1),
+                                 ("state_update", 1)]
+
+
+def test_rewrites_stop_at_max_retries_and_keep_the_best_attempt(
+    run_generate: Runner, tmp_path: Path
+) -> None:
+    def worse(call: ScriptedCall) -> str:  # every rewrite is short and misses everything
+        return filler(24, call.task)
+
+    def missing_entity(call: ScriptedCall) -> str:
+        text = section_text(call)
+        return text.replace("Skerry Light 2", "the light") if section_of(call) == 1 else text
+
+    model = writer_model(write=missing_entity, rewrite=worse)
+    result = run_generate({"manual_plan": manual_plan(3)}, model, max_retries=2,
+                          consistency_pass=False).values["result"]
+
+    assert len(model.calls_for("qc_rewrite")) == 2
+    second = result["sections"][1]
+    assert second["attempts"] == 3
+    assert second["problems"] == ["required entity not named: Skerry Light 2"]  # the best one
+    assert "It concerns the light." in text_of(tmp_path, second["text_key"])
+    assert result["qc_report"]["entity_missing"] == ['section 2 "Part 2": Skerry Light 2']
+    assert not result["qc_report"]["passed"]
+
+
+def test_qc_detects_planted_defects(run_generate: Runner) -> None:
+    def planted(call: ScriptedCall) -> str:
+        index = section_of(call)
+        text = section_text(call)
+        if index == 0:
+            return text.replace("Skerry Light 1", "a light")  # missing entity
+        if index == 1:  # a paragraph of section 1 repeated
+            return text + "\n\n" + filler(60, "0-section_generation")[:400]
+        if index == 2:
+            return text + " Some smuggling went on in the light house."  # forbidden + term
+        return section_text(call, ratio=0.5)  # far off its length
+
+    model = writer_model(write=planted)
+    result = run_generate({"manual_plan": manual_plan(4)}, model, max_retries=0,
+                          consistency_pass=False).values["result"]
+    report = result["qc_report"]
+
+    assert report["entity_missing"] == ['section 1 "Part 1": Skerry Light 1']
+    assert 'section 1 "Part 1": entity: Skerry Light 1' in report["coverage_missing"]
+    assert any(i.startswith('section 2 "Part 2": near-duplicate of a sentence in section 1')
+               for i in report["repetition_issues"])
+    assert report["do_not_include_violations"] == ['section 3 "Part 3": "smuggling" mentioned 1x']
+    assert report["terminology_issues"] == [
+        'section 3 "Part 3": "light house" used 1x instead of "lighthouse"']
+    assert len(report["length_issues"]) == 1 and report["length_issues"][0].startswith(
+        'section 4 "Part 4": 60 words for 120 (S_l 50)')
+    assert [s["passed"] for s in report["sections"]] == [False, False, False, False]
+    assert report["sections"][3]["length_score"] == 50.0  # 100 * (1 - (120/60 - 1)/2)
+    assert not report["passed"]
+
+
+def test_a_clean_text_is_not_flagged(run_generate: Runner) -> None:
+    report = run_generate({"manual_plan": manual_plan(5, 300)}, writer_model()).values[
+        "result"]["qc_report"]
+    assert report["passed"]
+    for name in ("coverage_missing", "entity_missing", "terminology_issues",
+                 "do_not_include_violations", "voice_issues", "repetition_issues",
+                 "length_issues", "revised_sections", "rejected_revisions"):
+        assert report[name] == [], name
+    assert report["near_duplicate_count"] == 0
+    assert report["repeated_ngram_rate"] < 0.02
+    assert all(s["length_score"] > 90 for s in report["sections"])
+
+
+def test_consistency_pass_revises_only_sections_with_problems(
+    run_generate: Runner, tmp_path: Path
+) -> None:
+    def with_variant(call: ScriptedCall) -> str:
+        text = section_text(call)
+        return text + " The light house stood." if section_of(call) == 0 else text
+
+    def judge(call: ScriptedCall) -> dict[str, Any]:
+        if section_of(call) == 2:
+            return {"consistent": False, "problems": ["calls Keeper1 by another name"]}
+        return {"consistent": True, "problems": []}
+
+    def fix(call: ScriptedCall) -> str:
+        return body_of(call).replace("light house", "lighthouse") + " Keeper1 agreed."
+
+    model = writer_model(write=with_variant, check=judge, revise=fix)
+    result = run_generate({"manual_plan": manual_plan(3)}, model, max_retries=0).values[
+        "result"]
+
+    revised = sorted(section_of(c) for c in model.calls_for("consistency_pass"))
+    assert revised == [0, 2]
+    by_index = {section_of(c): c for c in model.calls_for("consistency_pass")}
+    assert 'uses "light house" 1x: write "lighthouse" instead' in by_index[0].prompt
+    assert "calls Keeper1 by another name" in by_index[2].prompt
+    sections = result["sections"]
+    assert [s["revised"] for s in sections] == [True, False, True]
+    assert "The lighthouse stood." in text_of(tmp_path, sections[0]["text_key"])
+    assert result["qc_report"]["revised_sections"] == [1, 3]
+    assert result["qc_report"]["terminology_issues"] == []
+    # the untouched section keeps the very text (same blob) it was written with
+    (write_2,) = [c for c in model.calls_for("section_generation") if section_of(c) == 1]
+    assert text_of(tmp_path, sections[1]["text_key"]) == section_text(write_2)
+
+
+def test_a_revision_that_breaks_qc_is_rejected(run_generate: Runner, tmp_path: Path) -> None:
+    def judge(call: ScriptedCall) -> dict[str, Any]:
+        return {"consistent": section_of(call) != 1, "problems": ["tone drifts"]}
+
+    def careless(call: ScriptedCall) -> str:
+        return body_of(call).replace("Skerry Light 2", "it")
+
+    model = writer_model(check=judge, revise=careless)
+    result = run_generate({"manual_plan": manual_plan(3)}, model).values["result"]
+
+    second = result["sections"][1]
+    assert not second["revised"] and "revision rejected" in second["revision_note"]
+    assert "Skerry Light 2" in text_of(tmp_path, second["text_key"])
+    assert result["qc_report"]["rejected_revisions"][0].startswith("section 2: revision rejected")
+    assert result["qc_report"]["passed"]
+
+
+def test_disabled_consistency_pass_makes_no_check(run_generate: Runner) -> None:
+    model = writer_model()
+    run_generate({"manual_plan": manual_plan(2)}, model, consistency_pass=False)
+    assert not model.calls_for("consistency_check") and not model.calls_for("consistency_pass")
+
+
+def test_optional_judge_scores_sections(run_generate: Runner) -> None:
+    model = writer_model()
+    report = run_generate({"manual_plan": manual_plan(2)}, model, qc_judge=True).values[
+        "result"]["qc_report"]
+    assert [s["judge_score"] for s in report["sections"]] == [4, 4]
+    assert report["judge_mean_score"] == 4.0
+
+
+def test_a_model_that_cannot_update_the_table_falls_back_to_rules(run_generate: Runner) -> None:
+    model = writer_model(state_update=lambda call: "not json at all")
+    result = run_generate({"manual_plan": manual_plan(2)}, model).values["result"]
+    table = result["state_table"]
+    assert [e["name"] for e in table["entities"]] == ["Skerry Light 1", "Skerry Light 2"]
+    assert table["sections_done"] == 2
+    assert any("state table updated without the model" in w
+               for w in result["qc_report"]["section_warnings"])
+
+
+def test_planner_writes_a_plan_whose_lengths_add_up(run_generate: Runner) -> None:
+    def planner(call: ScriptedCall) -> dict[str, Any]:
+        return {"sections": [{"title": t, "key_points": [f"{t} basics"], "target_length": n}
+                             for t, n in (("Origins", 100), ("Keepers", 150), ("Today", 100))],
+                "terminology": [{"use": "lighthouse", "instead_of": "light house"}],
+                "narrative_voice": "third-person", "do_not_include": ["ghosts"]}
+
+    model = writer_model(plan=planner)
+    payload = {"topic": "Lighthouses", "objective": "Explain their history",
+               "audience": "children", "tone": "warm", "target_words": 1000}
+    result = run_generate(payload, model).values["result"]
+
+    (call,) = model.calls_for("plan_generation")
+    assert "Total length: 1000 words" in call.prompt and "About 2 sections" in call.prompt
+    plan = result["plan"]
+    assert [s["target_length"] for s in plan["sections"]] == [286, 428, 286]
+    assert sum(s["target_length"] for s in plan["sections"]) == 1000
+    assert plan["terminology_preferences"] == {"light house": "lighthouse"}
+    assert (plan["topic"], plan["audience"], plan["tone"]) == ("Lighthouses", "children", "warm")
+    assert "scaled to the plan's 1000" in result["qc_report"]["section_warnings"][0]
+
+
+def test_an_invalid_plan_is_retried_with_its_errors_then_fails_clearly(
+    run_generate: Runner,
+) -> None:
+    answers = iter([{"sections": []}, {"sections": [{"title": "A", "key_points": ["a"],
+                                                     "target_length": 5}]}])
+    model = writer_model(plan=lambda call: next(answers))
+    payload = {"topic": "T", "objective": "O", "target_words": 200}
+    result = run_generate(payload, model).values["result"]
+    _, second = model.calls_for("plan_generation")
+    assert "does not match the required schema" in second.last and "sections" in second.last
+    assert result["plan"]["sections"][0]["target_length"] == 200
+
+    broken = writer_model(plan=lambda call: {"sections": [{"title": "", "key_points": []}]})
+    with pytest.raises(RunFailed, match="the planner wrote no valid plan"):
+        run_generate(payload, broken, run_id="run-2")
+    assert len(broken.calls_for("plan_generation")) == 3
+
+
+def test_a_bad_manual_plan_names_the_field(run_generate: Runner) -> None:
+    plan = manual_plan(2)
+    plan["sections"][1]["target_length"] = -3
+    with pytest.raises(InputError, match=r"sections\[1\]\.target_length"):
+        run_generate({"manual_plan": plan}, writer_model())
+
+
+def test_resume_continues_with_the_section_that_failed(run_generate: Runner,
+                                                       tmp_path: Path) -> None:
+    failed: list[int] = []
+
+    def fail_once_on_third(call: ScriptedCall) -> BaseException | None:
+        if call.task == "section_generation" and section_of(call) == 2 and not failed:
+            failed.append(2)
+            return ValueError("model crashed on section 3")
+        return None
+
+    model = writer_model(fail=fail_once_on_third)
+    payload = {"manual_plan": manual_plan(5)}
+    with pytest.raises(ModelCallError, match="model crashed on section 3"):
+        run_generate(payload, model, run_id="resume-me")
+
+    with open_checkpointer(str(tmp_path / "runs.sqlite")) as saver:
+        snapshot = build_graph().compile(checkpointer=saver).get_state(run_config("resume-me"))
+    assert snapshot.next == ("write_section",)
+    assert snapshot.values["cursor"] == 2
+    assert snapshot.values["table"].sections_done == 2  # the table is checkpointed
+
+    outcome = run_generate(payload, model, run_id="resume-me")
+    assert outcome.status == "resumed"
+    written = [section_of(c) for c in model.calls_for("section_generation")]
+    assert written == [0, 1, 2, 2, 3, 4]  # 0 and 1 were not rewritten
+    assert [section_of(c) for c in model.calls_for("state_update")] == [0, 1, 2, 3, 4]
+    assert outcome.values["result"]["qc_report"]["passed"]
+
+    calls = len(model.calls)
+    again = run_generate(payload, model, run_id="resume-me")
+    assert again.status == "finished" and len(model.calls) == calls
