@@ -1,0 +1,200 @@
+"""`ChunkWiseRephrasePipeline`: the original rephrase API, now a checkpointed graph.
+
+Existing callers keep::
+
+    pipeline = ChunkWiseRephrasePipeline(
+        model=EchoRewriteModel(),          # rewrite(RewriteRequest) -> str, or a chat model
+        tokenizer=WhitespaceTokenizer(),   # tiktoken (cl100k, offline) when omitted
+        config=PipelineConfig(chunk_tokens=256, overlap_tokens=64, prefix_window_tokens=1024),
+    )
+    text = pipeline.run(document, style_instruction="Rewrite for clarity.")
+
+What is new is optional: style presets, fidelity checks with retries, an LLM judge, the report
+(`pipeline.last_report`, or `run_with_report`), and resume by `run_id`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import ConfigDict
+
+from chunkwise.errors import ConfigError, RunFailed
+from chunkwise.graphs.rephrase import build_graph, is_done
+from chunkwise.models.settings import ModelSettings
+from chunkwise.prompts.rephrase import STYLES, RewriteRequest, parse_rewrite_messages
+from chunkwise.runtime.paths import blob_location_for, default_checkpoint_db
+from chunkwise.runtime.runner import EventHandler, new_run_id, run_graph
+from chunkwise.state.rephrase import RephraseContext, RephraseReport
+from chunkwise.text.fidelity import CheckResult, ChunkSample
+from chunkwise.text.tokens import TiktokenTokenizer, Tokenizer, WhitespaceTokenizer
+
+__all__ = [
+    "STYLES",
+    "CheckResult",
+    "ChunkSample",
+    "ChunkWiseRephrasePipeline",
+    "PipelineConfig",
+    "RephraseResult",
+    "RewriteModel",
+    "RewriteModelChat",
+    "RewriteRequest",
+    "TiktokenTokenizer",
+    "WhitespaceTokenizer",
+]
+
+
+@runtime_checkable
+class RewriteModel(Protocol):
+    """The original model interface: one request in, the rewritten text out."""
+
+    def rewrite(self, request: RewriteRequest) -> str: ...
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Sizes in tokens of the pipeline's tokenizer, as in the original API."""
+
+    chunk_tokens: int = 256
+    overlap_tokens: int = 64
+    prefix_window_tokens: int = 1024
+    max_retries: int = 2
+
+
+@dataclass(frozen=True)
+class RephraseResult:
+    text: str
+    report: RephraseReport
+    run_id: str
+
+
+class RewriteModelChat(BaseChatModel):
+    """A `RewriteModel` seen as a chat model, so its calls go through the model seam (retry
+    classification, rate limits, usage, progress) like any other. The request is recovered
+    exactly from the prompt (`parse_rewrite_messages`)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    rewriter: Any
+    model_name: str = "rewrite-model"
+
+    @property
+    def _llm_type(self) -> str:
+        return "chunkwise-rewrite-model"
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        text = self.rewriter.rewrite(parse_rewrite_messages(messages))
+        if not isinstance(text, str):
+            raise TypeError(
+                f"{type(self.rewriter).__name__}.rewrite returned {type(text).__name__}"
+            )
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(text))])
+
+
+def as_chat_model(model: Any) -> Any:
+    """Chat models and spec strings pass through; `rewrite()` objects are wrapped."""
+    if model is None or isinstance(model, str | BaseChatModel):
+        return model
+    if isinstance(model, RewriteModel):
+        return RewriteModelChat(rewriter=model, model_name=type(model).__name__)
+    raise ConfigError(
+        f"model must be a LangChain chat model, a spec string or an object with "
+        f"rewrite(RewriteRequest) -> str, not {type(model).__name__}"
+    )
+
+
+class ChunkWiseRephrasePipeline:
+    """Rewrite a long text part by part, each part conditioned on the rewrite so far."""
+
+    def __init__(
+        self,
+        model: Any = None,
+        tokenizer: Tokenizer | str | None = None,
+        config: PipelineConfig | None = None,
+        *,
+        style: str | None = None,
+        judge_model: Any = None,
+        judge: bool | None = None,
+        checks: Sequence[str] | None = None,
+        verifiers: Sequence[Callable[[ChunkSample], CheckResult]] = (),
+        model_settings: ModelSettings | None = None,
+        checkpoint_db: str | None = None,
+        on_event: EventHandler | None = None,
+    ) -> None:
+        self.config = config or PipelineConfig()
+        self.style = style
+        self.checkpoint_db = checkpoint_db or default_checkpoint_db()
+        self.on_event = on_event
+        chat = as_chat_model(model)
+        settings = model_settings or ModelSettings()
+        if isinstance(chat, RewriteModelChat) and model_settings is None:
+            settings = settings.with_(cache=False)  # a Python object's answers are its own
+        self.context = RephraseContext(
+            rewriter_model=chat,
+            judge_model=judge_model,
+            judge=bool(judge if judge is not None else judge_model is not None),
+            tokenizer=tokenizer,
+            chunk_tokens=self.config.chunk_tokens,
+            overlap_tokens=self.config.overlap_tokens,
+            prefix_window_tokens=self.config.prefix_window_tokens,
+            max_retries=self.config.max_retries,
+            checks=tuple(checks) if checks is not None else None,
+            extra_checks=tuple(verifiers),
+            models=settings,
+            blob_store=blob_location_for(self.checkpoint_db),
+        )
+        self.last_report: RephraseReport | None = None
+        self.last_run_id: str | None = None
+
+    def run(
+        self,
+        text: str,
+        style_instruction: str | None = None,
+        *,
+        style: str | None = None,
+        run_id: str | None = None,
+    ) -> str:
+        """The rewritten text; the report is in `last_report`. The same `run_id` resumes."""
+        return self.run_with_report(text, style_instruction, style=style, run_id=run_id).text
+
+    def run_with_report(
+        self,
+        text: str,
+        style_instruction: str | None = None,
+        *,
+        style: str | None = None,
+        run_id: str | None = None,
+    ) -> RephraseResult:
+        run_id = run_id or new_run_id("rephrase")
+        store = self.context.store()
+        payload: dict[str, Any] = {"text_key": store.put(text)}
+        if style or self.style:
+            payload["style"] = style or self.style
+        if style_instruction is not None:
+            payload["style_instruction"] = style_instruction
+        outcome = run_graph(
+            build_graph(),
+            input=payload,
+            context=self.context,
+            run_id=run_id,
+            checkpoint_db=self.checkpoint_db,
+            is_done=is_done,
+            on_event=self.on_event,
+        )
+        if not is_done(outcome.values):
+            raise RunFailed(f"rephrase run {run_id} did not finish; run it again to resume")
+        report = RephraseReport.model_validate(outcome.values["report"])
+        self.last_report, self.last_run_id = report, run_id
+        return RephraseResult(store.get(outcome.values["output_key"]), report, run_id)

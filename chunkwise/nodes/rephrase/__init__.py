@@ -1,0 +1,1 @@
+"""Nodes of the rephrase pipeline: plan the parts, rewrite one part per step, stitch."""

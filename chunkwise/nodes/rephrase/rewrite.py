@@ -1,0 +1,187 @@
+"""Rewrite one part, verify it, retry it with the reasons it failed; one graph step per part.
+
+The part's region is sent without its edge whitespace, with the end of the rewrite so far and
+the already-covered overlap as context. The answer is cleaned (chatter a small model wraps it
+in, a verbatim repeat of covered text), checked, and retried with the failure reasons up to
+`max_retries` times. The attempt with the fewest failed checks is kept (the latest on a tie);
+a part that still fails is kept and flagged. Its text and record go to the blob store.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+from langgraph.runtime import Runtime
+
+from chunkwise.models.client import ModelClient
+from chunkwise.models.usage import Usage
+from chunkwise.nodes.rephrase.common import (
+    fidelity_limits,
+    load_plan,
+    load_text,
+    records_back,
+    resolve_tokenizer,
+)
+from chunkwise.prompts.rephrase import (
+    JudgeVerdict,
+    RewriteRequest,
+    judge_messages,
+    rewrite_messages,
+)
+from chunkwise.runtime.progress import emit
+from chunkwise.state.rephrase import CheckOutcome, ChunkRecord, RephraseContext, RephraseState
+from chunkwise.text.fidelity import CheckResult, ChunkSample, run_checks
+from chunkwise.text.overlap import split_edges, strip_chatter, tail_tokens, trim_repeated_lead
+from chunkwise.text.tokens import Tokenizer
+
+# Stream writers that have had this pipeline's `stage` event. LangGraph hands every node of one
+# stream the same writer, so a resumed run announces its remaining parts once, like a new one.
+_ANNOUNCED: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _announce(runtime: Runtime[RephraseContext], state: RephraseState) -> None:
+    writer = runtime.stream_writer
+    try:
+        if writer in _ANNOUNCED:
+            return
+        _ANNOUNCED.add(writer)
+    except TypeError:  # not weak-referenceable: announce at the first part only
+        if state.get("cursor", 0):
+            return
+    emit(
+        "stage",
+        name=f"rephrase ({state.get('style_name', '')})",
+        total=state.get("total", 0) - state.get("cursor", 0),
+    )
+
+
+def rewritten_so_far(
+    context: RephraseContext, head: str | None, tokenizer: Tokenizer, window: int
+) -> str:
+    """The last `window` tokens of the stitched output so far, from the newest records back."""
+    store = context.store()
+    pieces: list[str] = []
+    tokens = 0
+    for record in records_back(store, head):
+        pieces.append(store.get(record.piece_key))
+        tokens += record.tokens_out
+        if tokens > window:
+            break
+    return tail_tokens("".join(reversed(pieces)), tokenizer, window)
+
+
+def _prompt_tokens(messages: Sequence[BaseMessage], tokenizer: Tokenizer) -> int:
+    return sum(tokenizer.count(str(m.content)) for m in messages)
+
+
+def _judge(
+    client: ModelClient, request: RewriteRequest, rewritten: str, min_score: int
+) -> tuple[CheckResult, Usage, list[BaseMessage]]:
+    """The LLM judge as one more check: its score, and its reasons when below `min_score`."""
+    messages = judge_messages(request.style_instruction, request.current_chunk, rewritten)
+    answer = client.structured(messages, JudgeVerdict, task="judge_rewrite")
+    verdict = answer.value
+    reasons = tuple(" ".join(r.split()) for r in verdict.reasons if r.strip())
+    passed = verdict.score >= min_score
+    if not passed and not reasons:
+        reasons = (f"the judge scored the rewrite {verdict.score} of 5",)
+    result = CheckResult("judge", passed, reasons, float(verdict.score))
+    return result, answer.usage, messages
+
+
+def rewrite_chunk(state: RephraseState, runtime: Runtime[RephraseContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    _announce(runtime, state)
+    store = ctx.store()
+    index, total = state["cursor"], state["total"]
+    part = load_plan(store, state["plan_key"])[index]
+    text = load_text(store, state["text_key"])
+    tokenizer = resolve_tokenizer(ctx.tokenizer)
+    region = text[part.start : part.end]
+    lead, core, trail = split_edges(region)
+    covered = split_edges(text[part.context_start : part.start])[1]
+    previous = split_edges(
+        rewritten_so_far(ctx, state.get("head"), tokenizer, ctx.prefix_window_tokens)
+    )[1]
+    limits = fidelity_limits(state.get("style_name", ""), ctx)
+    started = time.monotonic()
+
+    record = ChunkRecord(
+        index=index,
+        start=part.start,
+        end=part.end,
+        tokens_in=tokenizer.count(region),
+        tokens_out=0,
+        context_tokens=tokenizer.count(covered),
+        prefix_tokens=tokenizer.count(previous),
+        piece_key="",
+        prev=state.get("head"),
+    )
+    best_text = core
+    if core:  # a whitespace-only region is kept as is, without a call
+        rewriter = ctx.client("rewriter", ctx.rewriter_model)
+        judge = ctx.client("judge", ctx.judge_model) if ctx.judge else None
+        usage = Usage()
+        attempts: list[tuple[str, list[CheckResult]]] = []
+        feedback: tuple[str, ...] = ()
+        for attempt in range(ctx.max_retries + 1):
+            request = RewriteRequest(
+                style_instruction=state.get("instruction", ""),
+                current_chunk=core,
+                rewritten_prefix=previous,
+                overlap_text=covered,
+                chunk_index=index,
+                total_chunks=total,
+                feedback=feedback,
+            )
+            messages = rewrite_messages(request)
+            completion = rewriter.complete(messages, task="rewrite")
+            usage = usage + completion.usage
+            record.calls += 1
+            record.tokens_sent += _prompt_tokens(messages, tokenizer)
+            answer = strip_chatter(completion.text, core)
+            answer = trim_repeated_lead(answer, [covered, previous], core)
+            sample = ChunkSample(
+                core, answer, previous, covered, state.get("style_name", ""), limits
+            )
+            results = run_checks(sample, ctx.checks, ctx.extra_checks)
+            if judge is not None and all(r.passed for r in results):
+                verdict, judged, judge_prompt = _judge(judge, request, answer, ctx.judge_min_score)
+                results.append(verdict)
+                usage = usage + judged
+                record.calls += 1
+                record.judge_tokens_sent += _prompt_tokens(judge_prompt, tokenizer)
+            attempts.append((answer, results))
+            failed = [r for r in results if not r.passed]
+            if not failed:
+                break
+            feedback = tuple(reason for r in failed for reason in r.reasons)
+            if attempt < ctx.max_retries:
+                record.retries += 1
+                record.retry_reasons.extend(feedback)
+        best = min(
+            range(len(attempts)),
+            key=lambda i: (sum(not r.passed for r in attempts[i][1]), -i),
+        )
+        best_text, results = attempts[best]
+        record.checks = [CheckOutcome(**r.to_dict()) for r in results]
+        record.passed = all(r.passed for r in results)
+        record.flagged = not record.passed
+        record.input_tokens_billed = usage.input_tokens
+        record.output_tokens_billed = usage.output_tokens
+
+    piece = lead + best_text + trail
+    record.piece_key = store.put(piece)
+    record.tokens_out = tokenizer.count(piece)
+    record.seconds = round(time.monotonic() - started, 3)
+    key = store.put(record.model_dump_json())
+    emit("unit_done", name=f"part {index + 1}", ok=record.passed)
+    return {
+        "cursor": index + 1,
+        "head": key,
+        "flagged": state.get("flagged", 0) + (1 if record.flagged else 0),
+    }

@@ -1,0 +1,66 @@
+"""Join the rewritten parts into the output and write the report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from chunkwise.errors import RunFailed
+from chunkwise.nodes.rephrase.common import load_text, records_back, resolve_tokenizer
+from chunkwise.runtime.progress import emit
+from chunkwise.state.rephrase import (
+    ChunkReport,
+    RephraseContext,
+    RephraseReport,
+    RephraseState,
+    ReportTotals,
+)
+
+
+def stitch_output(state: RephraseState, runtime: Runtime[RephraseContext]) -> dict[str, Any]:
+    """Regions partition the input, so the output is their rewrites joined in order."""
+    ctx = runtime.context
+    store = ctx.store()
+    records = list(records_back(store, state.get("head")))[::-1]
+    if [r.index for r in records] != list(range(state.get("total", 0))):
+        raise RunFailed(
+            f"{len(records)} of {state.get('total', 0)} parts are recorded; resume the run"
+        )
+    output = "".join(store.get(r.piece_key) for r in records)
+    tokenizer = resolve_tokenizer(ctx.tokenizer)
+    input_tokens = tokenizer.count(load_text(store, state["text_key"]))
+    chunks = [
+        ChunkReport.model_validate(r.model_dump(exclude={"piece_key", "prev"})) for r in records
+    ]
+    sent = sum(c.tokens_sent for c in chunks)
+    flagged = [c.index for c in chunks if c.flagged]
+    report = RephraseReport(
+        style=state.get("style_name", ""),
+        style_instruction=state.get("instruction", ""),
+        chunk_tokens=ctx.chunk_tokens,
+        overlap_tokens=ctx.overlap_tokens,
+        prefix_window_tokens=ctx.prefix_window_tokens,
+        tokenizer=str(getattr(tokenizer, "name", type(tokenizer).__name__)),
+        rewriter_model=state.get("rewriter_name", ""),
+        judge_model=state.get("judge_name"),
+        success=True,
+        flagged=flagged,
+        chunks=chunks,
+        totals=ReportTotals(
+            chunks=len(chunks),
+            flagged=len(flagged),
+            retries=sum(c.retries for c in chunks),
+            calls=sum(c.calls for c in chunks),
+            input_tokens=input_tokens,
+            output_tokens=tokenizer.count(output),
+            tokens_sent=sent,
+            judge_tokens_sent=sum(c.judge_tokens_sent for c in chunks),
+            sent_per_input_token=round(sent / input_tokens, 3) if input_tokens else 0.0,
+            input_tokens_billed=sum(c.input_tokens_billed for c in chunks),
+            output_tokens_billed=sum(c.output_tokens_billed for c in chunks),
+            seconds=round(sum(c.seconds for c in chunks), 3),
+        ),
+    )
+    emit("stitched", parts=len(chunks), flagged=len(flagged))
+    return {"output_key": store.put(output), "report": report.model_dump(mode="json")}
