@@ -51,8 +51,9 @@ class ChunkedPyTorchGenerator:
             chunk_model = code_model if code_model is not None else resolve_spec("code").spec
         settings = model_settings or ModelSettings()
         if sequential:
-            wait = delay if delay is not None else env_float("CHUNK_PROCESSING_DELAY", DEFAULT_DELAY)
-            settings = settings.with_(min_interval=wait)
+            if delay is None:
+                delay = env_float("CHUNK_PROCESSING_DELAY", DEFAULT_DELAY)
+            settings = settings.with_(min_interval=delay)
         self.num_chunks = num_chunks
         self.use_haiku_for_chunks = use_haiku_for_chunks
         self.concurrency = 1 if sequential else concurrency

@@ -55,7 +55,7 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--checkpoint-db",
         default=None,
-        help=f"checkpoint database: SQLite path or postgres URL (default {default_checkpoint_db()})",
+        help=f"SQLite path or postgres URL (default {default_checkpoint_db()})",
     )
     group.add_argument(
         "--json", "--report", dest="json_path", metavar="PATH", help="write the result as JSON"

@@ -9,7 +9,7 @@ from pathlib import Path
 from chunkwise.models.retry import ModelCallError
 from chunkwise.models.settings import ModelSettings
 from tests.paper2code.conftest import Runner
-from tests.paper2code.support import part_of, paper_model
+from tests.paper2code.support import paper_model, part_of
 
 SEED_KEYS = {
     "success", "paper_id", "paper_title", "code", "model_used", "dataset_recommendations",
@@ -22,7 +22,7 @@ def test_result_has_the_seed_dictionary(run_paper: Runner, example_paper: Path) 
     model = paper_model()
     result = run_paper(example_paper, model).values["result"]
 
-    assert SEED_KEYS <= set(result)
+    assert set(result) >= SEED_KEYS
     assert result["success"] is True
     assert result["paper_id"] == "gated_mixer_paper"
     assert result["paper_title"] == "Gated Token Mixers for Short-Text Classification"

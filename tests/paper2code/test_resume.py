@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from chunkwise.api.paper2code import ChunkedPyTorchGenerator
-from tests.paper2code.conftest import Runner
 from tests.paper2code.support import paper_model, part_of
 
 REPO = Path(__file__).resolve().parents[2]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Hashable
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from langgraph.runtime import Runtime
 from langgraph.types import Send
@@ -23,9 +24,9 @@ from chunkwise.state.paper2code import (
 
 
 @lru_cache(maxsize=4)
-def _document(store: BlobStore, key: str) -> str:
+def _document(store: Hashable, key: str) -> str:
     # parallel branches share one decompressed copy of the paper
-    return store.get(key)
+    return cast(BlobStore, store).get(key)
 
 
 def pending_chunks(state: Paper2CodeState) -> list[int]:
