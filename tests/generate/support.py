@@ -23,7 +23,7 @@ sand wave spray wind gale calm dawn dusk evening morning village fisherman famil
 letter record logbook entry inspector engineer design builder mason timber iron copper paint
 white red stripe color height distance mile league visibility horizon curvature earth sea ocean
 bay inlet cape point headland cliff shore beach dune marsh river estuary port dock pier quay
-lamp wick reflector mirror lens clock keeper's supply boat rowing anchor rope net trawler
+lamp wick reflector mirror lens clock supply boat rowing anchor rope net trawler
 harbour master schedule duty relief station telegraph message flag"""
 VOCAB = VOCAB_TEXT.split()
 
