@@ -17,6 +17,9 @@ import zlib
 from pathlib import Path
 from typing import Any, Protocol
 
+from chunkwise.errors import ConfigError
+from chunkwise.runtime.paths import is_postgres
+
 KEY_PREFIX = "sha256:"
 
 
@@ -119,16 +122,81 @@ class MemoryBlobStore:
             self._calls[key] = dict(value)
 
 
+class PostgresBlobStore:
+    """Blobs and the call cache in PostgreSQL, for runs spread over many workers (Ray)."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            from psycopg_pool import ConnectionPool
+        except ImportError:
+            raise ConfigError(
+                "a postgres blob store needs: pip install 'chunkwise[postgres]'"
+            ) from None
+        self.url = url
+        self._pool = ConnectionPool(url, min_size=1, max_size=8, kwargs={"autocommit": True},
+                                    open=True)
+        with self._pool.connection() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS chunkwise_blobs (key TEXT PRIMARY KEY, data BYTEA)"
+            )
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS chunkwise_calls (key TEXT PRIMARY KEY, value TEXT)"
+            )
+
+    def put(self, text: str) -> str:
+        key = blob_key(text)
+        with self._pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO chunkwise_blobs (key, data) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                (key, zlib.compress(text.encode("utf-8"), 6)),
+            )
+        return key
+
+    def get(self, key: str) -> str:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT data FROM chunkwise_blobs WHERE key = %s", (key,)
+            ).fetchone()
+        if row is None:
+            raise KeyError(f"blob {key} is missing from the postgres store")
+        return zlib.decompress(bytes(row[0])).decode("utf-8")
+
+    def cache_get(self, key: str) -> dict[str, Any] | None:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT value FROM chunkwise_calls WHERE key = %s", (key,)
+            ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def cache_put(self, key: str, value: dict[str, Any]) -> None:
+        with self._pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO chunkwise_calls (key, value) VALUES (%s, %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                (key, json.dumps(value, ensure_ascii=False)),
+            )
+
+
 _OPEN: dict[str, BlobStore] = {}
 _OPEN_LOCK = threading.Lock()
 
 
 def open_blob_store(location: str | Path | None) -> BlobStore:
     """One store per location per process; `None` or ":memory:" is a process-wide memory store."""
-    name = ":memory:" if location in (None, ":memory:") else str(Path(str(location)).expanduser())
+    if location in (None, ":memory:"):
+        name = ":memory:"
+    elif is_postgres(str(location)):
+        name = str(location)
+    else:
+        name = str(Path(str(location)).expanduser())
     with _OPEN_LOCK:
         store = _OPEN.get(name)
         if store is None:
-            store = MemoryBlobStore() if name == ":memory:" else SqliteBlobStore(name)
+            if name == ":memory:":
+                store = MemoryBlobStore()
+            elif is_postgres(name):
+                store = PostgresBlobStore(name)
+            else:
+                store = SqliteBlobStore(name)
             _OPEN[name] = store
         return store
