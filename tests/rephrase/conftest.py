@@ -1,0 +1,67 @@
+"""A runner bound to a real SQLite checkpoint file in tmp_path, and its output reader."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chunkwise.graphs.rephrase import build_graph, is_done
+from chunkwise.models.settings import ModelSettings
+from chunkwise.runtime.blobs import open_blob_store
+from chunkwise.runtime.runner import RunOutcome, run_graph
+from chunkwise.state.rephrase import RephraseContext
+
+Runner = Callable[..., RunOutcome]
+
+
+@pytest.fixture
+def run_rephrase(tmp_path: Path) -> Runner:
+    """Run the graph on `text` with a model under tmp_path/runs.sqlite; no call cache unless
+    asked, so call counts are real."""
+
+    def run(
+        text: str,
+        rewriter: Any,
+        *,
+        run_id: str = "run-1",
+        style: str | None = None,
+        style_instruction: str | None = None,
+        cache: bool = False,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+        **options: Any,
+    ) -> RunOutcome:
+        context = RephraseContext(
+            rewriter_model=rewriter,
+            models=ModelSettings(cache=cache, max_attempts=1),
+            blob_store=str(tmp_path / "runs.blobs.sqlite"),
+            **options,
+        )
+        payload: dict[str, Any] = {"text_key": context.store().put(text)}
+        if style is not None:
+            payload["style"] = style
+        if style_instruction is not None:
+            payload["style_instruction"] = style_instruction
+        return run_graph(
+            build_graph(),
+            input=payload,
+            context=context,
+            run_id=run_id,
+            checkpoint_db=str(tmp_path / "runs.sqlite"),
+            is_done=is_done,
+            on_event=on_event,
+        )
+
+    return run
+
+
+@pytest.fixture
+def output_of(tmp_path: Path) -> Callable[[RunOutcome], str]:
+    def read(outcome: RunOutcome) -> str:
+        return open_blob_store(str(tmp_path / "runs.blobs.sqlite")).get(
+            outcome.values["output_key"]
+        )
+
+    return read
