@@ -24,7 +24,13 @@ from chunkwise.errors import ConfigError
 from chunkwise.models.factory import build_chat_model, endpoint_of, env_fingerprint
 from chunkwise.models.limiter import RateLimiter, limiter_for
 from chunkwise.models.limits import limits_for
-from chunkwise.models.retry import Backoff, Classified, ModelCallError, call_with_retries
+from chunkwise.models.retry import (
+    Backoff,
+    Classified,
+    ModelCallError,
+    call_with_retries,
+    classify,
+)
 from chunkwise.models.settings import ModelSettings, StructuredMethod
 from chunkwise.models.spec import ModelSpec, parse_model_spec
 from chunkwise.models.usage import Usage, priced, usage_from_metadata
@@ -147,6 +153,12 @@ class ModelClient:
                         },
                     )
                     ok = True
+                except Exception as exc:
+                    info = classify(exc)
+                    if info.kind == "throttled" and info.retry_after:
+                        # before this slot frees: no other branch starts inside the server's pause
+                        self.limiter.hold(min(info.retry_after, self._backoff.max_retry_after))
+                    raise
                 finally:
                     emit("call_finished", task=task, model=self.name, ok=ok)
                 raw = result.get("raw") if isinstance(result, dict) else result
@@ -158,8 +170,6 @@ class ModelClient:
         def on_retry(info: Classified, number: int, wait: float) -> None:
             nonlocal retries
             retries += 1
-            if info.kind == "throttled" and info.retry_after:
-                self.limiter.hold(min(info.retry_after, self._backoff.max_retry_after))
             emit("call_retry", task=task, model=self.name, kind=info.kind, attempt=number,
                  wait=round(wait, 2), status=info.status)
 
@@ -205,9 +215,14 @@ class ModelClient:
         if self.store is not None and (hit := self.store.cache_get(key)) is not None:
             return Structured(schema.model_validate(hit["value"]), Usage(), cached=True)
         kwargs: dict[str, Any] = {"include_raw": True}
+        target: Any = schema
         if self.structured_method is not None:
             kwargs["method"] = self.structured_method
-        runnable = self.chat.with_structured_output(schema, **kwargs)
+        if self.structured_method == "json_schema":
+            # ChatOpenAI validates a pydantic response_format inside the call and raises, which
+            # would skip the repair turn; with the JSON schema we validate (and repair) here.
+            target = {"title": schema.__name__, **schema.model_json_schema()}
+        runnable = self.chat.with_structured_output(target, **kwargs)
         total = Usage()
         for attempt in range(repair_attempts + 1):
             result, retries = self._send(runnable, messages, task)

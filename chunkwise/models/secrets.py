@@ -30,7 +30,7 @@ _KEY_LIKE = re.compile(
     r"|\b(?:AKIA|ASIA)[0-9A-Z]{12,}"
     r"|(?i:bearer)\s+[A-Za-z0-9._~+/=\-]{6,}"
     r"|(?i:(?:api[_-]?key|x-api-key|authorization|x-amz-security-token)[\"']?\s*[:=]\s*[\"']?)"
-    r"(?:(?i:bearer|basic)\s+)?[^\s\"',}]{6,}"
+    r"(?:(?i:bearer|basic)\s+)?(?=[^\s\"',}]*\d)[^\s\"',}]{10,}"
 )
 
 

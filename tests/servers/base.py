@@ -11,6 +11,7 @@ answer into their wire format.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -125,7 +126,9 @@ class ScriptedServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property
@@ -247,7 +250,7 @@ class ScriptedServer:
             handler.end_headers()
             handler.wfile.write(payload)
             handler.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError, socket.timeout, OSError):
+        except (TimeoutError, BrokenPipeError, ConnectionResetError, OSError):
             pass  # the client gave up first (a timeout test)
         finally:
             record.finished = time.monotonic()
@@ -262,10 +265,8 @@ class ScriptedServer:
                 self._sleep(fault.delay)
             if fault.drop:
                 handler.close_connection = True
-                try:
+                with contextlib.suppress(OSError):
                     handler.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 return -1, {}, b""
             if not fault.then_answer:
                 headers = {"Content-Type": "application/json", **dict(fault.headers)}

@@ -45,7 +45,9 @@ class FakeBedrock(ScriptedServer):
     def parse(self, path: str, body: dict[str, Any]) -> Request:
         model = unquote(path.split("?")[0].strip("/").split("/")[1])
         messages = [("system", _text(body.get("system")))] if body.get("system") else []
-        messages += [(str(m.get("role")), _text(m.get("content"))) for m in body.get("messages", [])]
+        messages += [
+            (str(m.get("role")), _text(m.get("content"))) for m in body.get("messages", [])
+        ]
         request = Request(body=body, model=model, messages=messages)
         config = body.get("toolConfig") or {}
         tools = [t["toolSpec"] for t in config.get("tools", []) if "toolSpec" in t]
