@@ -22,6 +22,7 @@ import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 __all__ = [
     "Duplicate",
@@ -318,9 +319,19 @@ class Duplicate:
     similarity: float
 
 
-def _shingles(sentence: str, k: int = 3) -> frozenset[tuple[str, ...]]:
-    words = words_of(sentence)
-    return frozenset(tuple(words[i : i + k]) for i in range(len(words) - k + 1))
+Shingled = tuple[tuple[str, frozenset[tuple[str, ...]]], ...]
+
+
+@lru_cache(maxsize=256)
+def _shingled_sentences(text: str, min_words: int) -> Shingled:
+    """(sentence, word trigrams) for each long enough sentence; cached, since a section is
+    compared against every later one."""
+    out = []
+    for sentence in sentences(text):
+        words = words_of(sentence)
+        if len(words) >= min_words:
+            out.append((sentence, frozenset(zip(words, words[1:], words[2:], strict=False))))
+    return tuple(out)
 
 
 def near_duplicates(
@@ -331,11 +342,9 @@ def near_duplicates(
 ) -> list[Duplicate]:
     """Sentences of one text whose word-trigram Jaccard with a sentence of an earlier text is
     at least `threshold`; each later sentence is reported once, against its closest match."""
-    indexed: list[tuple[int, str, frozenset[tuple[str, ...]]]] = []
-    for number, text in enumerate(texts):
-        for sentence in sentences(text):
-            if len(words_of(sentence)) >= min_words:
-                indexed.append((number, sentence, _shingles(sentence)))
+    indexed = [(number, sentence, shingles)
+               for number, text in enumerate(texts)
+               for sentence, shingles in _shingled_sentences(text, min_words)]
     postings: dict[tuple[str, ...], list[int]] = defaultdict(list)
     found: list[Duplicate] = []
     for position, (number, sentence, shingles) in enumerate(indexed):
@@ -435,26 +444,26 @@ def check_section(
     narrative_voice: str = "",
     others: Sequence[str | None] = (),
     thresholds: QCThresholds | None = None,
+    duplicates: Sequence[Duplicate] | None = None,
 ) -> SectionCheck:
     """Check section `index` against its spec, the plan's rules and the other sections.
 
     `others` holds every section's text by index (None or "" where there is none yet, and the
-    entry at `index` is ignored); near-duplicates are reported against any of them.
+    entry at `index` is ignored); near-duplicates are reported against any of them. Checking
+    every section of a document, pass `duplicates=near_duplicates(texts)` computed once.
     """
     limits = thresholds or QCThresholds()
     words = count_words(text)
     score = length_score(target_words, words)
     rate = repeated_ngram_rate(text, limits.ngram)
-    texts = [t or "" for t in others]
-    while len(texts) <= index:
-        texts.append("")
-    texts[index] = text
+    if duplicates is None:
+        texts = [t or "" for t in others]
+        while len(texts) <= index:
+            texts.append("")
+        texts[index] = text
+        duplicates = near_duplicates(texts, threshold=limits.duplicate_similarity)
     # the later copy is the one at fault: report duplicates found in this section only
-    duplicates = [
-        d
-        for d in near_duplicates(texts, threshold=limits.duplicate_similarity)
-        if d.section == index
-    ]
+    own = [d for d in duplicates if d.section == index]
     return SectionCheck(
         index=index,
         title=title,
@@ -472,7 +481,7 @@ def check_section(
         voice=voice_problem(text, narrative_voice) if narrative_voice else None,
         repeated_ngram_rate=round(rate, 4),
         ngram=limits.ngram,
-        duplicates=duplicates,
+        duplicates=own,
         length_ok=score >= limits.min_length_score,
         repetition_ok=rate <= limits.max_repeated_ngram_rate,
     )

@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 from chunkwise.models.retry import ModelCallError
-from chunkwise.runtime.blobs import BlobStore
+from chunkwise.runtime.blobs import BlobStore, open_blob_store
 from chunkwise.runtime.progress import emit
 from chunkwise.state.generate import GenerateContext, GenerationPlan, SectionRecord
 from chunkwise.text import qc
@@ -23,6 +23,16 @@ OPTIONAL_FAILURES = frozenset({"validation", "unknown", "context_length", "malfo
 
 def can_fall_back(exc: ModelCallError) -> bool:
     return exc.kind in OPTIONAL_FAILURES
+
+
+@lru_cache(maxsize=16)
+def _stored_plan(location: str, key: str) -> GenerationPlan:
+    return GenerationPlan.model_validate_json(open_blob_store(location).get(key))
+
+
+def plan_of(state: Mapping[str, Any], ctx: GenerateContext) -> GenerationPlan:
+    """The run's plan: kept in the blob store (state holds its key), parsed once per process."""
+    return _stored_plan(ctx.blob_store, str(state["plan_key"]))
 
 
 @lru_cache(maxsize=8)
@@ -83,6 +93,7 @@ def check_section(
     text: str,
     others: Sequence[str | None],
     ctx: GenerateContext,
+    duplicates: Sequence[qc.Duplicate] | None = None,
 ) -> qc.SectionCheck:
     """Deterministic QC of section `index` against its spec, the plan's rules and `others`."""
     spec = plan.sections[index]
@@ -98,6 +109,7 @@ def check_section(
         narrative_voice=plan.narrative_voice,
         others=others,
         thresholds=thresholds(ctx),
+        duplicates=duplicates,
     )
 
 

@@ -4,7 +4,6 @@ revision is kept only when it does not make the section's QC worse. One `Send` p
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 from typing import Any
 
@@ -18,6 +17,7 @@ from chunkwise.nodes.generate.common import (
     check_section,
     clean_section,
     ordered,
+    plan_of,
     rule_problems,
 )
 from chunkwise.prompts.generate import consistency_check_messages, revision_messages
@@ -38,13 +38,8 @@ MAX_LENGTH_LOSS = 10.0  # a revision may cost at most this much length score
 
 
 @lru_cache(maxsize=8)
-def _plan(location: str, key: str) -> GenerationPlan:
-    # parallel branches share one parsed plan and table
-    return GenerationPlan.model_validate_json(open_blob_store(location).get(key))
-
-
-@lru_cache(maxsize=8)
 def _table(location: str, key: str) -> StateTable:
+    # parallel branches share one parsed table
     return StateTable.model_validate_json(open_blob_store(location).get(key))
 
 
@@ -53,14 +48,10 @@ def pending(state: GenerateState) -> list[SectionRecord]:
 
 
 def dispatch_consistency(state: GenerateState, runtime: Runtime[GenerateContext]) -> dict[str, Any]:
-    """Store the plan and the final table once; the edge after this sends one task each."""
-    store = runtime.context.store()
+    """Store the final table once; the edge after this sends one task per section."""
     emit("stage", name="consistency", total=len(pending(state)))
     table = state.get("table") or StateTable()
-    return {
-        "plan_key": store.put(json.dumps(state["plan"].model_dump(), sort_keys=True)),
-        "table_key": store.put(json.dumps(table.model_dump(), sort_keys=True)),
-    }
+    return {"table_key": runtime.context.store().put(table.model_dump_json())}
 
 
 def send_sections(state: GenerateState) -> list[Send] | str:
@@ -92,7 +83,7 @@ def review_consistency(task: ConsistencyTask, runtime: Runtime[GenerateContext])
     ctx = runtime.context
     store = ctx.store()
     record = task["record"]
-    plan = _plan(ctx.blob_store, task["plan_key"])
+    plan = plan_of(task, ctx)
     table = _table(ctx.blob_store, task["table_key"])
     text = store.get(record.text_key)
     problems = rule_problems(plan, text)

@@ -97,5 +97,6 @@ def make_plan(state: GenerateState, runtime: Runtime[GenerateContext]) -> dict[s
         plan = _from_draft(reply.value, state, target)
     plan, notes = fit_lengths(plan)
     emit("unit_done", name="plan", ok=True)
-    return {"plan": plan, "cursor": 0, "draft": None, "table": StateTable(), "warnings": notes,
-            "usage": usage}
+    key = runtime.context.store().put(plan.model_dump_json())
+    return {"plan_key": key, "section_count": len(plan.sections), "cursor": 0, "draft": None,
+            "table": StateTable(), "warnings": notes, "usage": usage}

@@ -9,7 +9,7 @@ from langgraph.runtime import Runtime
 
 from chunkwise.models.retry import ModelCallError
 from chunkwise.models.usage import Usage
-from chunkwise.nodes.generate.common import can_fall_back, check_section, ordered
+from chunkwise.nodes.generate.common import can_fall_back, check_section, ordered, plan_of
 from chunkwise.prompts.generate import judge_messages
 from chunkwise.runtime.progress import emit
 from chunkwise.state.generate import (
@@ -37,7 +37,9 @@ def build_report(
 ) -> QCReport:
     """Every deterministic metric, per section and for the joined text."""
     limits = qc.QCThresholds(min_length_score=ctx.min_length_score)
-    checks = [check_section(plan, r.index, texts[i], texts, ctx) for i, r in enumerate(records)]
+    duplicates = qc.near_duplicates(texts, threshold=limits.duplicate_similarity)
+    checks = [check_section(plan, r.index, texts[i], texts, ctx, duplicates)
+              for i, r in enumerate(records)]
     report = QCReport(ngram=limits.ngram, target_words=plan.target_total_length,
                       consistency_pass_applied=ctx.consistency_pass)
     for check, record in zip(checks, records, strict=True):
@@ -119,7 +121,7 @@ def _judge(
 def check_quality(state: GenerateState, runtime: Runtime[GenerateContext]) -> dict[str, Any]:
     ctx = runtime.context
     store = ctx.store()
-    plan = state["plan"]
+    plan = plan_of(state, ctx)
     emit("stage", name="qc", total=1)
     started = time.monotonic()
     records = ordered(state.get("sections") or {})

@@ -8,7 +8,7 @@ from langgraph.runtime import Runtime
 
 from chunkwise.models.retry import ModelCallError
 from chunkwise.models.usage import Usage
-from chunkwise.nodes.generate.common import can_fall_back
+from chunkwise.nodes.generate.common import can_fall_back, plan_of
 from chunkwise.prompts.generate import state_update_messages
 from chunkwise.state.generate import (
     Entity,
@@ -89,7 +89,7 @@ def fallback_update(
 
 def update_table(state: GenerateState, runtime: Runtime[GenerateContext]) -> dict[str, Any]:
     ctx = runtime.context
-    plan = state["plan"]
+    plan = plan_of(state, ctx)
     index = state.get("cursor", 0)
     table = state.get("table") or StateTable()
     text = ctx.store().get(state["sections"][index].text_key)
@@ -109,6 +109,6 @@ def update_table(state: GenerateState, runtime: Runtime[GenerateContext]) -> dic
 
 
 def route_after_table(state: GenerateState, runtime: Runtime[GenerateContext]) -> str:
-    if state.get("cursor", 0) < len(state["plan"].sections):
+    if state.get("cursor", 0) < state["section_count"]:
         return "write_section"
     return "dispatch_consistency" if runtime.context.consistency_pass else "check_quality"

@@ -19,6 +19,7 @@ from chunkwise.nodes.generate.common import (
     check_section,
     clean_section,
     ordered,
+    plan_of,
     recent_text,
     tokenizer_of,
 )
@@ -37,7 +38,7 @@ from chunkwise.text.qc import count_words
 def write_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> dict[str, Any]:
     ctx = runtime.context
     store = ctx.store()
-    plan = state["plan"]
+    plan = plan_of(state, ctx)
     index = state.get("cursor", 0)
     announce("sections", len(plan.sections) - index)
     sections = state.get("sections") or {}
@@ -73,7 +74,7 @@ def write_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> di
 def review_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> dict[str, Any]:
     ctx = runtime.context
     store = ctx.store()
-    plan = state["plan"]
+    plan = plan_of(state, ctx)
     draft = state["draft"]
     assert draft is not None
     index = draft.index
