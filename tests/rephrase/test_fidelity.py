@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -26,8 +28,8 @@ SOURCE = (
 )
 
 
-def failed(source: str, rewritten: str, **kw: object) -> dict[str, CheckResult]:
-    results = run_checks(ChunkSample(source, rewritten, **kw))  # type: ignore[arg-type]
+def failed(source: str, rewritten: str, **kw: Any) -> dict[str, CheckResult]:
+    results = run_checks(ChunkSample(source, rewritten, **kw))
     return {r.name: r for r in results if not r.passed}
 
 
@@ -66,7 +68,9 @@ def test_paraphrase_keeping_the_facts_passes() -> None:
         ),
     ],
 )
-def test_each_check_catches_its_fault(change, check: str, needle: str) -> None:  # type: ignore[no-untyped-def]
+def test_each_check_catches_its_fault(
+    change: Callable[[str], str], check: str, needle: str
+) -> None:
     bad = failed(SOURCE, change(SOURCE))
     assert check in bad
     assert needle in " ".join(bad[check].reasons)
