@@ -239,6 +239,7 @@ class SectionQC(BaseModel):
     terminology_violations: list[str] = Field(default_factory=list)
     do_not_include_violations: list[str] = Field(default_factory=list)
     voice_issue: str | None = None
+    concludes_early: str | None = None
     repeated_ngram_rate: float = 0.0
     near_duplicates: list[str] = Field(default_factory=list)
     passed: bool = True
@@ -257,6 +258,7 @@ class QCReport(BaseModel):
     terminology_issues: list[str] = Field(default_factory=list)
     do_not_include_violations: list[str] = Field(default_factory=list)
     voice_issues: list[str] = Field(default_factory=list)
+    premature_conclusions: list[str] = Field(default_factory=list)
     repetition_issues: list[str] = Field(default_factory=list)
     length_issues: list[str] = Field(default_factory=list)
     repeated_ngram_rate: float = 0.0

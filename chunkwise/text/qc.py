@@ -11,6 +11,7 @@ What is measured, per section and for the whole text:
 - terminology: a discouraged variant used where the plan prefers another term;
 - do-not-include: a forbidden item mentioned;
 - narrative voice: first/second-person pronouns where the plan asks for another voice;
+- premature conclusions: a section before the last one that wraps the text up;
 - repetition: the share of word n-grams that repeat an earlier one, and near-duplicate
   sentences across sections (Jaccard similarity of word trigrams);
 - length: the LongBench-Write length score S_l against the section's and the plan's target.
@@ -29,6 +30,7 @@ __all__ = [
     "QCThresholds",
     "SectionCheck",
     "check_section",
+    "conclusion_marker",
     "contains_phrase",
     "count_phrase",
     "count_words",
@@ -281,6 +283,17 @@ def voice_problem(text: str, narrative_voice: str, *, min_rate: float = 0.01) ->
     return None
 
 
+_CONCLUDING = re.compile(
+    r"\b(?:in conclusion|to conclude|in summary|to sum up|in closing|concluding remarks|"
+    r"all in all)\b", re.IGNORECASE)
+
+
+def conclusion_marker(text: str) -> str | None:
+    """The first wrap-up phrase ("In conclusion", "To sum up", ...) in `text`, if any."""
+    match = _CONCLUDING.search(text)
+    return match.group(0) if match else None
+
+
 # --- repetition -----------------------------------------------------------------------------
 
 
@@ -394,6 +407,7 @@ class SectionCheck:
     terminology: list[tuple[str, str, int]] = field(default_factory=list)
     forbidden: list[tuple[str, int]] = field(default_factory=list)
     voice: str | None = None
+    concludes_early: str | None = None
     repeated_ngram_rate: float = 0.0
     ngram: int = 5
     duplicates: list[Duplicate] = field(default_factory=list)
@@ -407,6 +421,8 @@ class SectionCheck:
         out += [f'mentions "{item}" {n}x: it must not appear' for item, n in self.forbidden]
         if self.voice:
             out.append(f"narrative voice: {self.voice}")
+        if self.concludes_early:
+            out.append(f'concludes too early ("{self.concludes_early}"): more sections follow')
         if not self.repetition_ok:
             rate = f"{self.repeated_ngram_rate:.0%}"
             out.append(f"repeats itself: {rate} of its word {self.ngram}-grams recur")
@@ -445,12 +461,14 @@ def check_section(
     others: Sequence[str | None] = (),
     thresholds: QCThresholds | None = None,
     duplicates: Sequence[Duplicate] | None = None,
+    is_last: bool = True,
 ) -> SectionCheck:
     """Check section `index` against its spec, the plan's rules and the other sections.
 
     `others` holds every section's text by index (None or "" where there is none yet, and the
     entry at `index` is ignored); near-duplicates are reported against any of them. Checking
     every section of a document, pass `duplicates=near_duplicates(texts)` computed once.
+    A section that is not `is_last` must not wrap the text up.
     """
     limits = thresholds or QCThresholds()
     words = count_words(text)
@@ -479,6 +497,7 @@ def check_section(
         terminology=terminology_violations(text, terminology_preferences or {}),
         forbidden=forbidden_mentions(text, do_not_include),
         voice=voice_problem(text, narrative_voice) if narrative_voice else None,
+        concludes_early=None if is_last else conclusion_marker(text),
         repeated_ngram_rate=round(rate, 4),
         ngram=limits.ngram,
         duplicates=own,

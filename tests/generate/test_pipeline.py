@@ -180,12 +180,25 @@ def test_qc_detects_planted_defects(run_generate: Runner) -> None:
     assert not report["passed"]
 
 
+def test_middle_sections_that_conclude_are_flagged(run_generate: Runner) -> None:
+    def concluding(call: ScriptedCall) -> str:
+        return section_text(call, ratio=0.9) + " In conclusion, all was well."
+
+    model = writer_model(write=concluding)
+    report = run_generate({"manual_plan": manual_plan(3)}, model, max_retries=0,
+                          consistency_pass=False).values["result"]["qc_report"]
+    assert report["premature_conclusions"] == ['section 1 "Part 1": "In conclusion"',
+                                               'section 2 "Part 2": "In conclusion"']
+    assert [s["passed"] for s in report["sections"]] == [False, False, True]
+
+
 def test_a_clean_text_is_not_flagged(run_generate: Runner) -> None:
     report = run_generate({"manual_plan": manual_plan(5, 300)}, writer_model()).values[
         "result"]["qc_report"]
     assert report["passed"]
     for name in ("coverage_missing", "entity_missing", "terminology_issues",
-                 "do_not_include_violations", "voice_issues", "repetition_issues",
+                 "do_not_include_violations", "voice_issues", "premature_conclusions",
+                 "repetition_issues",
                  "length_issues", "revised_sections", "rejected_revisions"):
         assert report[name] == [], name
     assert report["near_duplicate_count"] == 0

@@ -145,3 +145,13 @@ def test_real_prose_is_not_flagged_for_repetition_or_voice(shared: Path) -> None
                                  others=sections, narrative_voice="first-person")
         assert check.repetition_ok and not check.duplicates and check.voice is None
         assert check.problems() == []
+
+
+def test_wrap_up_phrases_are_premature_before_the_last_section() -> None:
+    assert qc.conclusion_marker("It rained. In conclusion, the sea won.") == "In conclusion"
+    assert qc.conclusion_marker("Conclusions were drawn later.") is None
+    text = _clean(110) + " To sum up, the prism turned."
+    assert _section(text).problems() == []  # the last section may conclude
+    middle = qc.check_section(text, index=0, title="", target_words=len(text.split()),
+                              is_last=False)
+    assert middle.problems() == ['concludes too early ("To sum up"): more sections follow']

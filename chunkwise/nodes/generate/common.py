@@ -110,6 +110,7 @@ def check_section(
         others=others,
         thresholds=thresholds(ctx),
         duplicates=duplicates,
+        is_last=index == len(plan.sections) - 1,
     )
 
 

@@ -53,6 +53,8 @@ def build_report(
                                              for item, n in check.forbidden]
         if check.voice:
             report.voice_issues.append(f"{where}: {check.voice}")
+        if check.concludes_early:
+            report.premature_conclusions.append(f'{where}: "{check.concludes_early}"')
         if not check.repetition_ok:
             report.repetition_issues.append(
                 f"{where}: {check.repeated_ngram_rate:.1%} of word {limits.ngram}-grams repeat"
@@ -75,7 +77,8 @@ def build_report(
             missing_entities=check.missing_entities,
             terminology_violations=[f"{v} -> {p} ({n}x)" for v, p, n in check.terminology],
             do_not_include_violations=[f"{item} ({n}x)" for item, n in check.forbidden],
-            voice_issue=check.voice, repeated_ngram_rate=check.repeated_ngram_rate,
+            voice_issue=check.voice, concludes_early=check.concludes_early,
+            repeated_ngram_rate=check.repeated_ngram_rate,
             near_duplicates=[f"section {d.other_section + 1}: {d.sentence[:100]}"
                              for d in check.duplicates],
             passed=check.passed, attempts=record.attempts, revised=record.revised,
