@@ -164,12 +164,17 @@ def _openai(spec: ModelSpec, settings: ModelSettings) -> BaseChatModel:
         "max_retries": 0,
         "stream_usage": True,
     }
+    sampling = _sampling(settings)
     if base_url:
         kwargs["base_url"] = base_url
         # OpenAI-compatible servers speak chat completions, not OpenAI's Responses API
         kwargs["use_responses_api"] = False
+        if "max_tokens" in sampling:
+            # ChatOpenAI renames max_tokens to OpenAI's newer max_completion_tokens, which not
+            # every compatible server (llama.cpp, Ollama, older vLLM) reads; send the classic name
+            kwargs["extra_body"] = {"max_tokens": sampling.pop("max_tokens")}
     try:
-        return ChatOpenAI(**kwargs, **_sampling(settings))
+        return ChatOpenAI(**kwargs, **sampling)
     except Exception as exc:
         raise ConfigError(f"cannot set up {spec}: {redact(' '.join(str(exc).split()))}") from None
 
