@@ -159,6 +159,7 @@ class RewriteRequest:
     chunk_index: int = 0
     total_chunks: int = 1
     feedback: tuple[str, ...] = ()
+    attempt: int = 0  # retries of this part so far; a retry's prompt differs from the last
 
 
 SYSTEM = """\
@@ -189,7 +190,7 @@ _INTROS = {
         "Source text just before this part. It is already covered by the rewrite above: "
         "use it only as context and do not rewrite it again:"
     ),
-    "problems": ("Your previous answer for this part was rejected. Fix these problems this time:"),
+    "problems": "Your previous answer for this part was rejected. Fix these problems this time:",
     "text_to_rewrite": (
         "Rewrite the following text in the style above. Keep every name, number, citation, "
         "formula and code block. Write only the rewritten text."
@@ -197,6 +198,8 @@ _INTROS = {
 }
 _ORDER = ("style", "rewritten_so_far", "already_covered", "problems", "text_to_rewrite")
 _TRAILER = "Now write the rewritten text only."
+_ATTEMPT = "This is attempt {number} for this part."
+_ATTEMPT_RE = re.compile(r"This is attempt (\d+) for this part\.")
 
 
 def _tag_for(name: str, content: str) -> str:
@@ -226,7 +229,12 @@ def rewrite_messages(request: RewriteRequest) -> list[BaseMessage]:
         "style": request.style_instruction,
         "rewritten_so_far": request.rewritten_prefix,
         "already_covered": request.overlap_text,
-        "problems": "\n".join(f"- {_one_line(r)}" for r in request.feedback),
+        "problems": "\n".join(
+            [_ATTEMPT.format(number=request.attempt + 1)]
+            + [f"- {_one_line(r)}" for r in request.feedback]
+        )
+        if request.feedback or request.attempt
+        else "",
         "text_to_rewrite": request.current_chunk,
     }
     for name in _ORDER:
@@ -269,6 +277,7 @@ def parse_rewrite_messages(messages: Sequence[BaseMessage]) -> RewriteRequest:
     if "text_to_rewrite" not in values:
         raise ValueError("a rewrite prompt without a text to rewrite")
     problems = values.get("problems", "")
+    attempt = _ATTEMPT_RE.match(problems)
     return RewriteRequest(
         style_instruction=values.get("style", ""),
         current_chunk=values["text_to_rewrite"],
@@ -277,6 +286,7 @@ def parse_rewrite_messages(messages: Sequence[BaseMessage]) -> RewriteRequest:
         chunk_index=int(header.group(1)) - 1,
         total_chunks=int(header.group(2)),
         feedback=tuple(line[2:] for line in problems.split("\n") if line.startswith("- ")),
+        attempt=int(attempt.group(1)) - 1 if attempt else 0,
     )
 
 

@@ -288,3 +288,13 @@ def test_checkpoints_hold_keys_not_text(shared: Path, run_rephrase: Runner, tmp_
         values = {k: v for k, v in item.checkpoint["channel_values"].items() if k != "report"}
         assert len(json.dumps(values, default=str)) < 1_500
     assert (tmp_path / "runs.sqlite").stat().st_size < 2_000_000
+
+
+def test_retries_are_not_answered_from_the_call_cache(run_rephrase: Runner) -> None:
+    text = "In 1945 the war ended; in 1946 the first session met. " * 30
+    rewriter = model(drop_numbers)
+    report = report_of(run_rephrase(text, rewriter, max_retries=2, cache=True))
+    assert report.flagged and all(c.calls == 3 for c in report.chunks)
+    attempts = [request_of(c).attempt for c in rewriter.calls_for("rewrite")]
+    assert len(attempts) == 3 * report.totals.chunks  # every attempt reached the model
+    assert attempts[:3] == [0, 1, 2]

@@ -48,6 +48,7 @@ REASON = st.text(max_size=40).map(lambda r: " ".join(r.split()))
     index=st.integers(0, 500),
     extra=st.integers(1, 500),
     feedback=st.lists(REASON, max_size=4).map(tuple),
+    attempt=st.integers(0, 5),
 )
 def test_prompt_parses_back_to_its_request(
     style: str,
@@ -57,8 +58,9 @@ def test_prompt_parses_back_to_its_request(
     index: int,
     extra: int,
     feedback: tuple[str, ...],
+    attempt: int,
 ) -> None:
-    request = RewriteRequest(style, chunk, prefix, overlap, index, index + extra, feedback)
+    request = RewriteRequest(style, chunk, prefix, overlap, index, index + extra, feedback, attempt)
     assert parse_rewrite_messages(rewrite_messages(request)) == request
 
 
@@ -71,6 +73,7 @@ def test_prompt_shape_for_small_models() -> None:
         2,
         9,
         ("numbers missing from the rewrite: 42",),
+        1,
     )
     system, user = rewrite_messages(request)
     assert isinstance(system, SystemMessage) and isinstance(user, HumanMessage)
@@ -86,7 +89,7 @@ def test_prompt_shape_for_small_models() -> None:
         "Now write the rewritten text only.",
     ]
     assert [body.index(tag) for tag in order] == sorted(body.index(tag) for tag in order)
-    assert "- numbers missing from the rewrite: 42" in body
+    assert "This is attempt 2 for this part.\n- numbers missing from the rewrite: 42" in body
 
 
 def test_first_part_says_nothing_is_written_yet() -> None:

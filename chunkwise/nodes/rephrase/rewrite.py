@@ -137,6 +137,7 @@ def rewrite_chunk(state: RephraseState, runtime: Runtime[RephraseContext]) -> di
                 chunk_index=index,
                 total_chunks=total,
                 feedback=feedback,
+                attempt=attempt,
             )
             messages = rewrite_messages(request)
             completion = rewriter.complete(messages, task="rewrite")
