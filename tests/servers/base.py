@@ -103,6 +103,8 @@ class ScriptedServer:
 
     def __init__(self, reply: ReplyFn | None = None, *, latency: float = 0.0) -> None:
         self.reply: ReplyFn = reply or (lambda request: "ok")
+        # a standing rule, asked when the scripted queue is empty: a fault for this request?
+        self.fault_for: Callable[[Recorded], Fault | None] | None = None
         self.latency = latency
         self.requests: list[Recorded] = []
         self.max_in_flight = 0
@@ -235,8 +237,11 @@ class ScriptedServer:
         with self._lock:
             self.requests.append(record)
             fault = self._faults.popleft() if self._faults else None
+            rule = self.fault_for
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        if fault is None and rule is not None:
+            fault = rule(record)
         try:
             status, headers, payload = self._respond(handler, record, fault)
             record.status = status
