@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import subprocess
 import sys
@@ -227,3 +228,61 @@ def test_a_real_process_prints_no_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip().startswith("chunkwise: error: ")
     assert "binary" in result.stderr and "Traceback" not in result.stderr
+
+
+SENTENCES = "".join(f"Sentence {i} says something about item {i}. " for i in range(400))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        codecs.BOM_UTF16_LE + SENTENCES.replace(". ", ".\r\n").encode("utf-16-le"),
+        codecs.BOM_UTF16_BE + SENTENCES.encode("utf-16-be"),
+        SENTENCES.replace(". ", ".\r").encode("ascii"),  # old Mac line ends
+        SENTENCES.replace("item 7", "item\r\n7").replace(". ", ".\n").encode("ascii"),  # mixed
+        ("Café façade – naïve “quotes”. " * 300).encode("cp1252"),
+    ],
+    ids=["utf16le-crlf", "utf16be", "cr", "mixed-newlines", "cp1252"],
+)
+def test_file_forms_survive_an_echo(tmp_path: Path, use_model: Install, data: bytes) -> None:
+    use_model(model(echo))
+    source = _write(tmp_path, "in.txt", data)
+    assert rephrase(tmp_path, source) == 0
+    assert (tmp_path / "out.txt").read_bytes() == data
+
+
+def test_new_characters_the_encoding_lacks_fall_back_to_utf8(
+    tmp_path: Path, use_model: Install, capsys: pytest.CaptureFixture[str]
+) -> None:
+    use_model(model(lambda call: request_of(call).current_chunk.replace("Café", "Café ☕")))
+    source = _write(tmp_path, "in.txt", ("Café au lait. " * 200).encode("cp1252"))
+    assert (
+        main(
+            [
+                "rephrase",
+                "--input",
+                str(source),
+                "--output",
+                str(tmp_path / "out.txt"),
+                "--checkpoint-db",
+                str(tmp_path / "runs.sqlite"),
+                "--checks",
+                "numbers",
+            ]
+        )
+        == 0
+    )
+    assert "☕" in (tmp_path / "out.txt").read_text("utf-8")
+    assert "cp1252 lacks" in capsys.readouterr().err
+
+
+def test_pdf_input_is_rewritten_from_its_text(
+    shared: Path, tmp_path: Path, use_model: Install
+) -> None:
+    pdf = shared / "papers/attention/Transformer.pdf"
+    if not pdf.is_file():
+        pytest.skip("Transformer.pdf is not in ../shared")
+    use_model(model(upper))
+    assert rephrase(tmp_path, pdf, "--chunk-tokens", "2048", "--overlap-tokens", "128") == 0
+    out = (tmp_path / "out.txt").read_text("utf-8")
+    assert "ATTENTION IS ALL YOU NEED" in out.replace("\n", " ") or "TRANSFORMER" in out
