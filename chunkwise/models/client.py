@@ -347,7 +347,9 @@ def _without_sdk_retries(chat: BaseChatModel) -> tuple[BaseChatModel, int]:
     config = getattr(getattr(client, "meta", None), "config", None)
     retries = getattr(config, "retries", None)
     if isinstance(retries, dict):  # botocore: total_max_attempts after client creation
-        total = retries.get("total_max_attempts") or retries.get("max_attempts", 2) + 1
+        total = retries.get("total_max_attempts")
+        if total is None:  # botocore's defaults: 3 attempts (standard, adaptive), 5 (legacy)
+            total = 5 if retries.get("mode") == "legacy" else 3
         return chat, max(1, int(total))
     max_retries = getattr(chat, "max_retries", None)
     if isinstance(max_retries, int) and max_retries > 0:
