@@ -131,7 +131,8 @@ def _context(args: argparse.Namespace, db: str) -> GenerateContext:
         raise ConfigError("--min-length-score must be between 0 and 100")
     if args.concurrency < 1:
         raise ConfigError("--concurrency must be at least 1")
-    models = {role: MODEL_OVERRIDE or role_model(args, role) for role in ROLES}
+    models = {role: MODEL_OVERRIDE if MODEL_OVERRIDE is not None else role_model(args, role)
+              for role in ROLES}
     return GenerateContext(
         planner_model=models["planner"],
         writer_model=models["writer"],
