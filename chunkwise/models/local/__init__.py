@@ -80,11 +80,15 @@ def _n_ctx_from_env(choice: LocalModelChoice) -> int:
 
 
 def _check_n_ctx(n_ctx: int, choice: LocalModelChoice) -> None:
+    where = f"--context-window or {N_CTX_ENV}"
     if n_ctx < MIN_N_CTX:
-        raise ConfigError(f"n_ctx {n_ctx} is too small for a local model: use at least {MIN_N_CTX}")
+        raise ConfigError(
+            f"context window {n_ctx} is too small for a local model: set {where} to at least "
+            f"{MIN_N_CTX}"
+        )
     trained = choice.n_ctx_train
     if trained is not None and n_ctx > trained:
         raise ConfigError(
-            f"n_ctx {n_ctx} exceeds the {trained} tokens {choice.name} was trained for: "
-            f"use at most {trained}"
+            f"context window {n_ctx} exceeds the {trained} tokens {choice.name} was trained "
+            f"for: set {where} to at most {trained}"
         )

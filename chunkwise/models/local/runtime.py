@@ -126,8 +126,8 @@ def _construct(model_path: str, n_ctx: int, n_threads: int | None) -> Any:
     if n_ctx > trained:
         llama.close()
         raise ConfigError(
-            f"n_ctx {n_ctx} exceeds the {trained} tokens {os.path.basename(model_path)} was "
-            f"trained for: lower n_ctx to {trained} or less"
+            f"context window {n_ctx} exceeds the {trained} tokens {os.path.basename(model_path)} "
+            f"was trained for: set --context-window or CHUNKWISE_LOCAL_N_CTX to at most {trained}"
         )
     return llama
 
