@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 from langchain_core.language_models import BaseChatModel
 
 from chunkwise.errors import ConfigError
-from chunkwise.models.secrets import redact
+from chunkwise.models.secrets import protect_sdk_loggers, redact
 from chunkwise.models.settings import ModelSettings
 from chunkwise.models.spec import ModelSpec
 
@@ -213,12 +213,15 @@ def _generic(spec: ModelSpec, settings: ModelSettings) -> BaseChatModel:
 def build_chat_model(spec: ModelSpec, settings: ModelSettings) -> BaseChatModel:
     """A chat model for `spec`; credentials come from the environment, never from settings."""
     if spec.provider == "bedrock_converse":
-        return _bedrock(spec, settings)
-    if spec.provider == "openai":
-        return _openai(spec, settings)
-    if spec.provider == "local":
-        return _local(spec, settings)
-    return _generic(spec, settings)
+        chat = _bedrock(spec, settings)
+    elif spec.provider == "openai":
+        chat = _openai(spec, settings)
+    elif spec.provider == "local":
+        chat = _local(spec, settings)
+    else:
+        chat = _generic(spec, settings)
+    protect_sdk_loggers()  # the SDK modules are imported now: filter their debug logs
+    return chat
 
 
 def endpoint_of(spec: ModelSpec, settings: ModelSettings) -> str:

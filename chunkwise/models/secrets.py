@@ -2,9 +2,13 @@
 
 `redact` replaces the values of known secret variables, of any variable whose name ends in
 `_KEY`, `_TOKEN`, `_SECRET` or `_PASSWORD` (8 characters or more), and anything shaped like an
-API key, with `***`. Every error line the seam produces goes through it. `RedactingFilter`
-does the same for log records (SDK debug logs print request headers); `install_log_redaction`
-puts it on the root logger's handlers.
+API key, with `***`. Every error line the seam produces goes through it.
+
+`RedactingFilter` does the same for log records: at DEBUG level botocore logs the signed
+request, session token included, and HTTP clients log headers. `protect_sdk_loggers` (called
+by the factory whenever it builds a model) puts the filter on the SDKs' own loggers, where it
+costs nothing unless their debug logging is on; `install_log_redaction` puts it on a logger's
+handlers for anything else.
 """
 
 from __future__ import annotations
@@ -78,6 +82,27 @@ class RedactingFilter(logging.Filter):
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True
+
+
+SDK_LOGGER_PREFIXES = (
+    "botocore", "boto3", "urllib3", "openai", "httpx", "httpcore", "langchain_aws",
+    "langchain_openai", "langchain", "langsmith",
+)
+_SDK_FILTER = RedactingFilter()
+
+
+def protect_sdk_loggers(prefixes: tuple[str, ...] = SDK_LOGGER_PREFIXES) -> None:
+    """Put one `RedactingFilter` on every existing logger of the SDKs (idempotent).
+
+    A logger's filters see the records created on that logger, before any handler (and before
+    propagation to the root), so a host's own logging setup never receives the raw text.
+    """
+    manager = logging.Logger.manager
+    names = [n for n in list(manager.loggerDict) if n.split(".")[0] in prefixes]
+    for name in [*prefixes, *names]:
+        logger = logging.getLogger(name)
+        if _SDK_FILTER not in logger.filters:
+            logger.addFilter(_SDK_FILTER)
 
 
 def install_log_redaction(logger: logging.Logger | None = None) -> RedactingFilter:
