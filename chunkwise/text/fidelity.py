@@ -244,6 +244,8 @@ def check_length_ratio(sample: ChunkSample) -> CheckResult:
     limits = sample.limits
     if not source:
         return CheckResult("length_ratio", True)
+    if not out:
+        return CheckResult("length_ratio", False, ("the rewrite is empty; rewrite the text",), 0.0)
     ratio = len(out) / len(source)
     if len(source) < limits.min_chars_for_ratio:
         return CheckResult("length_ratio", True, score=round(ratio, 3))

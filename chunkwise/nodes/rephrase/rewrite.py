@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 import weakref
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from langchain_core.messages import BaseMessage
@@ -93,6 +94,56 @@ def _judge(
     return result, answer.usage, messages
 
 
+def _rewrite_until_verified(
+    ctx: RephraseContext,
+    base: RewriteRequest,
+    sample: ChunkSample,
+    tokenizer: Tokenizer,
+    record: ChunkRecord,
+) -> str:
+    """Attempts of one part until one passes or the retries run out; the best one's text."""
+    rewriter = ctx.client("rewriter", ctx.rewriter_model)
+    judge = ctx.client("judge", ctx.judge_model) if ctx.judge else None
+    usage = Usage()
+    attempts: list[tuple[str, list[CheckResult]]] = []
+    feedback: tuple[str, ...] = ()
+    for attempt in range(ctx.max_retries + 1):
+        request = replace(base, feedback=feedback, attempt=attempt)
+        messages = rewrite_messages(request)
+        completion = rewriter.complete(messages, task="rewrite")
+        usage = usage + completion.usage
+        record.calls += 1
+        record.tokens_sent += _prompt_tokens(messages, tokenizer)
+        answer = strip_chatter(completion.text, base.current_chunk)
+        answer = trim_repeated_lead(
+            answer, [base.overlap_text, base.rewritten_prefix], base.current_chunk
+        )
+        results = run_checks(replace(sample, rewritten=answer), ctx.checks, ctx.extra_checks)
+        if judge is not None and all(r.passed for r in results):
+            verdict, judged, judge_prompt = _judge(judge, request, answer, ctx.judge_min_score)
+            results.append(verdict)
+            usage = usage + judged
+            record.calls += 1
+            record.judge_tokens_sent += _prompt_tokens(judge_prompt, tokenizer)
+        attempts.append((answer, results))
+        failed = [r for r in results if not r.passed]
+        if not failed:
+            break
+        feedback = tuple(reason for r in failed for reason in r.reasons)
+        if attempt < ctx.max_retries:
+            record.retries += 1
+            record.retry_reasons.extend(feedback)
+    # fewest failed checks wins; on a tie the later attempt, which saw more feedback
+    best = min(range(len(attempts)), key=lambda i: (sum(not r.passed for r in attempts[i][1]), -i))
+    text, results = attempts[best]
+    record.checks = [CheckOutcome(**r.to_dict()) for r in results]
+    record.passed = all(r.passed for r in results)
+    record.flagged = not record.passed
+    record.input_tokens_billed = usage.input_tokens
+    record.output_tokens_billed = usage.output_tokens
+    return text
+
+
 def rewrite_chunk(state: RephraseState, runtime: Runtime[RephraseContext]) -> dict[str, Any]:
     ctx = runtime.context
     _announce(runtime, state)
@@ -104,12 +155,9 @@ def rewrite_chunk(state: RephraseState, runtime: Runtime[RephraseContext]) -> di
     region = text[part.start : part.end]
     lead, core, trail = split_edges(region)
     covered = split_edges(text[part.context_start : part.start])[1]
-    previous = split_edges(
-        rewritten_so_far(ctx, state.get("head"), tokenizer, ctx.prefix_window_tokens)
-    )[1]
-    limits = fidelity_limits(state.get("style_name", ""), ctx)
+    window = rewritten_so_far(ctx, state.get("head"), tokenizer, ctx.prefix_window_tokens)
+    previous = split_edges(window)[1]
     started = time.monotonic()
-
     record = ChunkRecord(
         index=index,
         start=part.start,
@@ -121,61 +169,21 @@ def rewrite_chunk(state: RephraseState, runtime: Runtime[RephraseContext]) -> di
         piece_key="",
         prev=state.get("head"),
     )
-    best_text = core
+    rewritten = core
     if core:  # a whitespace-only region is kept as is, without a call
-        rewriter = ctx.client("rewriter", ctx.rewriter_model)
-        judge = ctx.client("judge", ctx.judge_model) if ctx.judge else None
-        usage = Usage()
-        attempts: list[tuple[str, list[CheckResult]]] = []
-        feedback: tuple[str, ...] = ()
-        for attempt in range(ctx.max_retries + 1):
-            request = RewriteRequest(
-                style_instruction=state.get("instruction", ""),
-                current_chunk=core,
-                rewritten_prefix=previous,
-                overlap_text=covered,
-                chunk_index=index,
-                total_chunks=total,
-                feedback=feedback,
-                attempt=attempt,
-            )
-            messages = rewrite_messages(request)
-            completion = rewriter.complete(messages, task="rewrite")
-            usage = usage + completion.usage
-            record.calls += 1
-            record.tokens_sent += _prompt_tokens(messages, tokenizer)
-            answer = strip_chatter(completion.text, core)
-            answer = trim_repeated_lead(answer, [covered, previous], core)
-            sample = ChunkSample(
-                core, answer, previous, covered, state.get("style_name", ""), limits
-            )
-            results = run_checks(sample, ctx.checks, ctx.extra_checks)
-            if judge is not None and all(r.passed for r in results):
-                verdict, judged, judge_prompt = _judge(judge, request, answer, ctx.judge_min_score)
-                results.append(verdict)
-                usage = usage + judged
-                record.calls += 1
-                record.judge_tokens_sent += _prompt_tokens(judge_prompt, tokenizer)
-            attempts.append((answer, results))
-            failed = [r for r in results if not r.passed]
-            if not failed:
-                break
-            feedback = tuple(reason for r in failed for reason in r.reasons)
-            if attempt < ctx.max_retries:
-                record.retries += 1
-                record.retry_reasons.extend(feedback)
-        best = min(
-            range(len(attempts)),
-            key=lambda i: (sum(not r.passed for r in attempts[i][1]), -i),
+        style = state.get("style_name", "")
+        request = RewriteRequest(
+            style_instruction=state.get("instruction", ""),
+            current_chunk=core,
+            rewritten_prefix=previous,
+            overlap_text=covered,
+            chunk_index=index,
+            total_chunks=total,
         )
-        best_text, results = attempts[best]
-        record.checks = [CheckOutcome(**r.to_dict()) for r in results]
-        record.passed = all(r.passed for r in results)
-        record.flagged = not record.passed
-        record.input_tokens_billed = usage.input_tokens
-        record.output_tokens_billed = usage.output_tokens
+        sample = ChunkSample(core, "", previous, covered, style, fidelity_limits(style, ctx))
+        rewritten = _rewrite_until_verified(ctx, request, sample, tokenizer, record)
 
-    piece = lead + best_text + trail
+    piece = lead + rewritten + trail  # the region's own edge whitespace around the rewrite
     record.piece_key = store.put(piece)
     record.tokens_out = tokenizer.count(piece)
     record.seconds = round(time.monotonic() - started, 3)
