@@ -301,9 +301,10 @@ def restore_edges(source: str, rewritten: str) -> str:
     return lead + split_edges(rewritten)[1] + trail
 
 
+# "Here is the rewritten text:" and the like: an opener that talks about the rewrite itself.
 _PREFACE = re.compile(
-    r"(?:here(?:'s| is| are)|sure|certainly|okay|ok|below is|rewritten(?: text| version)?)"
-    r"\b[^\n]{0,120}:[ \t]*\n",
+    r"(?:here(?:'s| is| are)|sure|certainly|okay|ok|below is|rewritten)\b[^\n]{0,100}?"
+    r"(?:rewrit|paraphras|simplif|version|passage|text|notes|questions)[^\n]{0,40}:[ \t]*\n",
     re.IGNORECASE,
 )
 _WRAP_TAG = re.compile(r"^<(text_to_rewrite(?:_\d+)?)>\s*\n?(.*?)\n?\s*</\1>$", re.DOTALL)

@@ -227,6 +227,9 @@ def test_strip_chatter() -> None:
     assert strip_chatter("Okay, so the ball was on Tuesday.", source) == (
         "Okay, so the ball was on Tuesday."
     )
+    figures = "Here are the figures for 1946:\n- 12 ships"
+    assert strip_chatter(figures, "The figures for 1946 are: 12 ships.") == figures
+    assert strip_chatter("Sure! Here's a simpler version:\n\nA ball.", source) == "A ball."
 
 
 def test_tail_tokens() -> None:
