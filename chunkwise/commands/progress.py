@@ -23,6 +23,15 @@ class ProgressBar:
         self._failed = 0
         self._retries = 0
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    def _tick(self) -> None:
+        # keep the elapsed time moving while a long model call is in flight
+        while not self._stop.wait(1.0):
+            with self._lock:
+                if self._bar is not None:
+                    self._bar.refresh()
 
     def __call__(self, event: dict[str, Any]) -> None:
         if not self.enabled:
@@ -45,6 +54,9 @@ class ProgressBar:
             self._refresh()
 
     def _start(self, name: str, total: Any) -> None:
+        if self._ticker is None:
+            self._ticker = threading.Thread(target=self._tick, daemon=True)
+            self._ticker.start()
         if self._bar is not None:
             self._bar.close()
         self._failed = 0
@@ -68,6 +80,7 @@ class ProgressBar:
         self._bar.set_postfix(extra, refresh=True)
 
     def close(self) -> None:
+        self._stop.set()
         with self._lock:
             if self._bar is not None:
                 self._bar.close()

@@ -50,6 +50,7 @@ class BaseContext:
 def describe_models(context: Any, roles: dict[str, ModelRef | None]) -> list[str]:
     """One line per role naming the backend and model, and why it was chosen."""
     lines = []
+    local_by_default = False
     for role, ref in roles.items():
         if ref is not None and not isinstance(ref, str):
             lines.append(f"{role} model: {type(ref).__name__} (given in Python)")
@@ -57,4 +58,12 @@ def describe_models(context: Any, roles: dict[str, ModelRef | None]) -> list[str
         resolved = resolve_spec(role, ref)
         where = f" at {resolved.base_url}" if resolved.base_url else ""
         lines.append(f"{role} model: {resolved.spec}{where} (from {resolved.source})")
+        local_by_default = local_by_default or resolved.source == "default"
+    if local_by_default:
+        lines.append(
+            "no cloud credentials found: running offline on the embedded local model "
+            "(demo-grade output). For Bedrock set AWS credentials or --model "
+            "bedrock_converse:MODEL_ID; for an OpenAI-compatible server set LLM_API_KEY and "
+            "--model openai:MODEL --base-url URL"
+        )
     return lines
