@@ -16,7 +16,14 @@ import operator
 from dataclasses import dataclass, field
 from typing import Annotated, Any, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 from typing_extensions import TypedDict
 
 from chunkwise.models.usage import Usage, add_usage
@@ -130,46 +137,74 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 
 # --- structured outputs -------------------------------------------------------------------------
+# Bounded lists and strings: a model (small local ones especially, under a JSON grammar) cannot
+# run on forever, and a longer answer is sent back as a validation error.
+
+Short = Annotated[str, StringConstraints(max_length=300)]
+
+
+class PlannedSection(SectionSpec):
+    """A section as the planner writes it (bounded)."""
+
+    title: str = Field(min_length=1, max_length=120, description="Section title, a few words")
+    key_points: list[Short] = Field(
+        min_length=1, max_length=8, description="What this section must cover, 2-4 short phrases"
+    )
+    required_entities: list[Short] = Field(
+        default_factory=list, max_length=8, description="Names this section must mention"
+    )
+    constraints: list[Short] = Field(
+        default_factory=list, max_length=5, description="Extra rules for this section"
+    )
 
 
 class TermChoice(BaseModel):
-    use: str = Field(description="The term to write")
-    instead_of: str = Field(description="A variant that must not be written")
+    use: str = Field(max_length=80, description="The term to write")
+    instead_of: str = Field(max_length=80, description="A variant that must not be written")
 
 
 class PlanDraft(BaseModel):
     """What the planner writes; topic, audience and total length are already known."""
 
-    sections: list[SectionSpec] = Field(min_length=1, description="The sections, in order")
-    terminology: list[TermChoice] = Field(
-        default_factory=list, description="Preferred terms and the variants to avoid"
+    sections: list[PlannedSection] = Field(
+        min_length=1, max_length=60, description="The sections, in order"
     )
-    narrative_voice: str = Field(default="third-person", description="e.g. third-person")
-    do_not_include: list[str] = Field(
-        default_factory=list, description="Things the text must never mention"
+    terminology: list[TermChoice] = Field(
+        default_factory=list, max_length=20, description="Preferred terms and variants to avoid"
+    )
+    narrative_voice: str = Field(
+        default="third-person", max_length=40, description="e.g. third-person"
+    )
+    do_not_include: list[Short] = Field(
+        default_factory=list, max_length=10, description="Things the text must never mention"
     )
 
 
 class Entity(BaseModel):
-    name: str = Field(description="Canonical name: always write it exactly like this")
-    note: str = Field(default="", description="Who or what it is, a few words")
+    name: str = Field(max_length=200, description="Canonical name: always write it like this")
+    note: str = Field(default="", max_length=200, description="Who or what it is, a few words")
 
 
 class StateUpdate(BaseModel):
     """What one section established, for the sections after it."""
 
     new_entities: list[Entity] = Field(
-        default_factory=list, description="People, places, organisations or named things "
-        "introduced in this section"
+        default_factory=list, max_length=10, description="People, places, organisations or "
+        "named things introduced in this section"
     )
-    facts: list[str] = Field(
-        default_factory=list, description="Facts and numbers this section states, short"
+    facts: list[Short] = Field(
+        default_factory=list, max_length=10, description="Facts and numbers it states, short"
     )
-    terms: list[str] = Field(default_factory=list, description="Technical terms it uses")
-    open_threads: list[str] = Field(
-        default_factory=list, description="Questions or threads still open after this section"
+    terms: list[Short] = Field(
+        default_factory=list, max_length=10, description="Technical terms it uses"
     )
-    summary: str = Field(description="Summary of the whole text so far, at most 80 words")
+    open_threads: list[Short] = Field(
+        default_factory=list, max_length=10,
+        description="Questions or threads still open after this section",
+    )
+    summary: str = Field(
+        max_length=1200, description="Summary of the whole text so far, at most 80 words"
+    )
 
 
 class StateTable(BaseModel):
@@ -187,8 +222,9 @@ class ConsistencyVerdict(BaseModel):
     """The judge's answer for one section."""
 
     consistent: bool = Field(description="True if the section agrees with the record and rules")
-    problems: list[str] = Field(
-        default_factory=list, description="Each contradiction or rule broken, one line each"
+    problems: list[Short] = Field(
+        default_factory=list, max_length=10,
+        description="Each contradiction or rule broken, one line each",
     )
 
 
@@ -196,7 +232,7 @@ class JudgeVerdict(BaseModel):
     """Optional QC judge: how well one section serves the plan."""
 
     score: int = Field(ge=1, le=5, description="1 poor .. 5 excellent")
-    notes: str = Field(default="", description="One or two sentences")
+    notes: str = Field(default="", max_length=600, description="One or two sentences")
 
 
 # --- records ------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from chunkwise.state.generate import (
     GenerateState,
     GenerationPlan,
     PlanDraft,
+    SectionSpec,
     StateTable,
     describe_validation_error,
 )
@@ -56,7 +57,7 @@ def _from_draft(draft: PlanDraft, state: GenerateState, target_words: int) -> Ge
         audience=state.get("audience", ""),
         tone=state.get("tone", ""),
         target_total_length=target_words,
-        sections=draft.sections,
+        sections=[SectionSpec.model_validate(s.model_dump()) for s in draft.sections],
         terminology_preferences={t.instead_of: t.use for t in draft.terminology
                                  if t.instead_of.strip() and t.use.strip()},
         narrative_voice=draft.narrative_voice or "third-person",
