@@ -15,6 +15,7 @@ import chunkwise.commands.rephrase as command
 from chunkwise.cli import main
 from chunkwise.models.scripted import ScriptedCall, ScriptedChatModel
 from chunkwise.prompts.rephrase import STYLES
+from chunkwise.text.loaders import load_document
 from tests.rephrase.support import chunk_of, echo, model, request_of, upper
 
 REPO = Path(__file__).resolve().parents[2]
@@ -284,5 +285,4 @@ def test_pdf_input_is_rewritten_from_its_text(
         pytest.skip("Transformer.pdf is not in ../shared")
     use_model(model(upper))
     assert rephrase(tmp_path, pdf, "--chunk-tokens", "2048", "--overlap-tokens", "128") == 0
-    out = (tmp_path / "out.txt").read_text("utf-8")
-    assert "ATTENTION IS ALL YOU NEED" in out.replace("\n", " ") or "TRANSFORMER" in out
+    assert (tmp_path / "out.txt").read_text("utf-8") == load_document(pdf).text.upper()
