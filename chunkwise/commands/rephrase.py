@@ -52,40 +52,56 @@ def add_parser(sub: Any) -> None:
         "each part conditioned on the rewrite so far; stitch the parts, verify each one and "
         "retry those that fail.",
     )
-    parser.add_argument("--input", required=True, help="document: .txt, .md, .tex or .pdf")
     parser.add_argument(
-        "--output", required=True, help="rewritten file (with --styles: OUT.<style>.EXT each)"
+        "--input", required=True, metavar="FILE", help="document: .txt, .md, .tex or .pdf"
+    )
+    parser.add_argument(
+        "--output",
+        required=True,
+        metavar="FILE",
+        help="rewritten file (with --styles: OUT.<style>.EXT each)",
     )
     styles = parser.add_mutually_exclusive_group()
-    styles.add_argument("--style", help=f"style preset: {', '.join(STYLES)} (default faithful)")
-    styles.add_argument("--style-instruction", help="your own style instruction instead")
-    styles.add_argument("--styles", help="several presets, comma-separated: one output each")
+    styles.add_argument(
+        "--style", metavar="NAME", help=f"style preset: {', '.join(STYLES)} (default faithful)"
+    )
+    styles.add_argument(
+        "--style-instruction", metavar="TEXT", help="your own style instruction instead"
+    )
+    styles.add_argument(
+        "--styles", metavar="A,B,...", help="several presets, comma-separated: one output each"
+    )
     parser.add_argument(
         "--chunk-tokens",
         type=int,
+        metavar="N",
         default=256,
         help=f"tokens per part, overlap included (at least {MIN_CHUNK_TOKENS}; default 256)",
     )
     parser.add_argument(
         "--overlap-tokens",
         type=int,
+        metavar="N",
         default=64,
         help="source tokens before each part shown as already covered (default 64)",
     )
     parser.add_argument(
         "--prefix-window-tokens",
         type=int,
+        metavar="N",
         default=1024,
         help="tokens of the rewrite so far shown with each part (default 1024)",
     )
     parser.add_argument(
         "--max-retries",
         type=int,
+        metavar="N",
         default=2,
         help="rewrites of a part that fails verification (default 2)",
     )
     parser.add_argument(
         "--checks",
+        metavar="A,B,...",
         help="built-in checks to run, comma-separated (default: all of "
         f"{', '.join(resolve_checks(None))})",
     )
@@ -95,16 +111,18 @@ def add_parser(sub: Any) -> None:
         help="also let the judge model score every part (implied by --judge-model)",
     )
     parser.add_argument(
-        "--min-judge-score", type=int, default=4, help="judge score 1-5 a part needs (default 4)"
+        "--min-judge-score", type=int, default=4, metavar="N", help="judge score 1-5 a part needs"
     )
     parser.add_argument(
         "--min-length-ratio",
         type=float,
+        metavar="X",
         help="lowest rewrite/source length accepted (default: per style)",
     )
     parser.add_argument(
         "--max-length-ratio",
         type=float,
+        metavar="X",
         help="highest rewrite/source length accepted (default: per style)",
     )
     parser.add_argument(
