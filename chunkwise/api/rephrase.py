@@ -195,6 +195,6 @@ class ChunkWiseRephrasePipeline:
         )
         if not is_done(outcome.values):
             raise RunFailed(f"rephrase run {run_id} did not finish; run it again to resume")
-        report = RephraseReport.model_validate(outcome.values["report"])
+        report = RephraseReport.load(store, outcome.values["report_key"])
         self.last_report, self.last_run_id = report, run_id
         return RephraseResult(store.get(outcome.values["output_key"]), report, run_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -345,7 +346,7 @@ def run(args: argparse.Namespace) -> int:
         if note:
             say(f"note: {note}; wrote {output} as UTF-8", quiet=args.quiet)
         report = {
-            **outcome.values["report"],
+            **json.loads(context.store().get(outcome.values["report_key"])),
             "run_id": run_id,
             "input": args.input,
             "output": str(output),

@@ -15,6 +15,7 @@ from typing import Any, NotRequired
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
+from chunkwise.runtime.blobs import BlobStore
 from chunkwise.runtime.context import BaseContext
 
 
@@ -29,8 +30,12 @@ class RephraseInput(TypedDict):
 
 
 class RephraseOutput(TypedDict):
+    """Blob keys of the rewritten text and of the full report (`RephraseReport` JSON, with a
+    record per part), and the report's summary: everything but the per-part records."""
+
     output_key: str
-    report: dict[str, Any]
+    report_key: str
+    summary: dict[str, Any]
 
 
 class RephraseState(TypedDict):
@@ -48,7 +53,8 @@ class RephraseState(TypedDict):
     head: NotRequired[str | None]
     flagged: NotRequired[int]
     output_key: NotRequired[str]
-    report: NotRequired[dict[str, Any]]
+    report_key: NotRequired[str]
+    summary: NotRequired[dict[str, Any]]
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -121,6 +127,11 @@ class RephraseReport(BaseModel):
     flagged: list[int] = Field(default_factory=list)
     chunks: list[ChunkReport] = Field(default_factory=list)
     totals: ReportTotals
+
+    @classmethod
+    def load(cls, store: BlobStore, key: str) -> RephraseReport:
+        """The report a run stored under `key` (its `report_key`)."""
+        return cls.model_validate_json(store.get(key))
 
 
 # --- context --------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ Runner = Callable[..., RunOutcome]
 @pytest.fixture
 def run_rephrase(tmp_path: Path) -> Runner:
     """Run the graph on `text` with a model under tmp_path/runs.sqlite; no call cache unless
-    asked, so call counts are real."""
+    asked, so call counts are real. The outcome's values also hold the full `report`."""
 
     def run(
         text: str,
@@ -44,7 +45,7 @@ def run_rephrase(tmp_path: Path) -> Runner:
             payload["style"] = style
         if style_instruction is not None:
             payload["style_instruction"] = style_instruction
-        return run_graph(
+        outcome = run_graph(
             build_graph(),
             input=payload,
             context=context,
@@ -53,6 +54,10 @@ def run_rephrase(tmp_path: Path) -> Runner:
             is_done=is_done,
             on_event=on_event,
         )
+        if "report_key" in outcome.values:  # the full report, for the tests' convenience
+            report = json.loads(context.store().get(outcome.values["report_key"]))
+            outcome.values["report"] = report
+        return outcome
 
     return run
 

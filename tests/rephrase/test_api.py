@@ -18,7 +18,7 @@ from chunkwise.errors import ConfigError, InputError
 from chunkwise.graphs.rephrase import graph
 from chunkwise.models.settings import ModelSettings
 from chunkwise.runtime.blobs import open_blob_store
-from chunkwise.state.rephrase import RephraseContext
+from chunkwise.state.rephrase import RephraseContext, RephraseReport
 from chunkwise.text.tokens import TiktokenTokenizer
 from tests.rephrase.support import echo, model, read_text
 
@@ -164,8 +164,13 @@ def test_exported_graph_runs_without_a_checkpointer() -> None:
     )
     text = "One. Two three four.\n\nFive six seven eight nine ten. " * 20
     out = graph.invoke({"text": text, "style": "qa"}, context=context)
-    assert set(out) == {"output_key", "report"}
-    assert open_blob_store(":memory:").get(out["output_key"]) == text
-    assert out["report"]["style"] == "question-answer"
+    assert set(out) == {"output_key", "report_key", "summary"}
+    store = open_blob_store(":memory:")
+    assert store.get(out["output_key"]) == text
+    assert out["summary"]["style"] == "question-answer" and "chunks" not in out["summary"]
+    assert (
+        len(RephraseReport.load(store, out["report_key"]).chunks)
+        == out["summary"]["totals"]["chunks"]
+    )
     schema = graph.get_input_jsonschema()["properties"]
     assert set(schema) == {"text", "text_key", "style", "style_instruction"}

@@ -35,7 +35,7 @@ Output = Callable[[RunOutcome], str]
 
 
 def report_of(outcome: RunOutcome) -> RephraseReport:
-    return RephraseReport.model_validate(outcome.values["report"])
+    return RephraseReport.model_validate(outcome.values["report"])  # added by run_rephrase
 
 
 @pytest.mark.parametrize(
@@ -285,8 +285,8 @@ def test_checkpoints_hold_keys_not_text(shared: Path, run_rephrase: Runner, tmp_
         history = list(saver.list(run_config("small")))
     assert len(history) >= chunks + 2  # one checkpoint per part
     for item in history:
-        values = {k: v for k, v in item.checkpoint["channel_values"].items() if k != "report"}
-        assert len(json.dumps(values, default=str)) < 1_500
+        values = item.checkpoint["channel_values"]
+        assert len(json.dumps(values, default=str)) < 3_000
     assert (tmp_path / "runs.sqlite").stat().st_size < 2_000_000
 
 

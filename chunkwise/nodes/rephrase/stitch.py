@@ -63,4 +63,9 @@ def stitch_output(state: RephraseState, runtime: Runtime[RephraseContext]) -> di
         ),
     )
     emit("stitched", parts=len(chunks), flagged=len(flagged))
-    return {"output_key": store.put(output), "report": report.model_dump(mode="json")}
+    # the per-part records grow with the document: the report goes to the blob store too
+    return {
+        "output_key": store.put(output),
+        "report_key": store.put(report.model_dump_json()),
+        "summary": report.model_dump(mode="json", exclude={"chunks"}),
+    }
