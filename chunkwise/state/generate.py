@@ -262,6 +262,7 @@ class Draft(BaseModel):
     problems: list[str] = Field(default_factory=list)
     best_key: str = ""
     best_problems: int = -1  # problems of the best attempt so far; -1 before any review
+    final: bool = False  # no more rewrites (the model could not do one)
 
 
 class SectionQC(BaseModel):

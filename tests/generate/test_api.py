@@ -78,6 +78,7 @@ def test_the_readme_example_runs_and_reports_coverage(tmp_path: Path) -> None:
     warnings = " | ".join(result.qc_report.section_warnings)
     assert "no QC rewrite" in warnings and "state table updated without the model" in warnings
     assert result.final_state.sections_done == 1
+    assert result.report["sections"][0]["attempts"] == 1  # the one rewrite asked for failed
     assert result.run_id.startswith("generate-")
 
 

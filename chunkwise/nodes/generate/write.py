@@ -56,7 +56,7 @@ def write_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> di
             if not can_fall_back(exc):
                 raise
             # the model cannot rewrite: stop retrying, the review keeps the best draft
-            gave_up = previous.model_copy(update={"attempt": ctx.max_retries, "problems": []})
+            gave_up = previous.model_copy(update={"final": True, "problems": []})
             return {"draft": gave_up,
                     "warnings": [f"section {index + 1}: no QC rewrite ({exc})"]}
         attempt = previous.attempt + 1
@@ -87,7 +87,7 @@ def review_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> d
     if draft.best_problems < 0 or len(problems) <= draft.best_problems:
         draft = draft.model_copy(update={"best_key": draft.text_key,
                                          "best_problems": len(problems)})
-    if problems and draft.attempt < ctx.max_retries:
+    if problems and draft.attempt < ctx.max_retries and not draft.final:
         return {"draft": draft.model_copy(update={"problems": problems})}
     if draft.best_key != draft.text_key:  # an earlier attempt was better: keep it
         text = store.get(draft.best_key)
