@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable
-from functools import lru_cache
-from typing import Any, cast
+from typing import Any
 
 from langgraph.runtime import Runtime
 from langgraph.types import Send
@@ -13,7 +11,6 @@ from langgraph.types import Send
 from chunkwise.models.retry import ModelCallError
 from chunkwise.models.usage import Usage
 from chunkwise.prompts.paper2code import summarize_messages
-from chunkwise.runtime.blobs import BlobStore
 from chunkwise.runtime.progress import emit
 from chunkwise.state.paper2code import (
     ChunkOutcome,
@@ -21,12 +18,6 @@ from chunkwise.state.paper2code import (
     Paper2CodeState,
     SummarizeTask,
 )
-
-
-@lru_cache(maxsize=4)
-def _document(store: Hashable, key: str) -> str:
-    # parallel branches share one decompressed copy of the paper
-    return cast(BlobStore, store).get(key)
 
 
 def pending_chunks(state: Paper2CodeState) -> list[int]:
@@ -66,7 +57,7 @@ def summarize_chunk(task: SummarizeTask, runtime: Runtime[Paper2CodeContext]) ->
     usage = Usage()
     try:
         client = ctx.client("chunk", ctx.chunk_model)
-        text = _document(ctx.store(), task["doc_key"])[chunk.start : chunk.end]
+        text = ctx.store().get(task["doc_key"])[chunk.start : chunk.end]
         messages = summarize_messages(
             title=task["paper_title"],
             text=text,
