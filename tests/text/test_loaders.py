@@ -118,7 +118,7 @@ def test_textbook_markdown_ignores_code_comments(shared: Path) -> None:
     titles = [h.title for h in doc.headings]
     assert doc.title == titles[0]
     assert not any(t.startswith("Compute mean") for t in titles)
-    assert "```" in doc.text and "$$" in doc.text or "\\begin" in doc.text
+    assert ("```" in doc.text and "$$" in doc.text) or "\\begin" in doc.text
 
 
 def test_speeches_utf8_and_latin1(shared: Path) -> None:
@@ -363,8 +363,7 @@ def test_pdf_numbered_headings_without_outline(tmp_path: Path) -> None:
     path = tmp_path / "small.pdf"
     _text_pdf(
         path,
-        "A Small Paper\n1 Introduction\nSome text here.\n2 Method\nMore text.\n"
-        "2.1 Data\nWords.\n7",
+        "A Small Paper\n1 Introduction\nSome text here.\n2 Method\nMore text.\n2.1 Data\nWords.\n7",
     )
     doc = load_document(path)
     _clean(doc)

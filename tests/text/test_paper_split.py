@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -25,7 +26,7 @@ def _check(text: str, spans: list[Span], max_tokens: int, tok: Tokenizer = TOK) 
         assert spans == []
         return
     assert spans[0].start == 0 and spans[-1].end == len(text)
-    for left, right in zip(spans, spans[1:], strict=False):
+    for left, right in itertools.pairwise(spans):
         assert left.end == right.start
     for s in spans:
         assert s.start < s.end
@@ -214,7 +215,7 @@ def test_headings_detected_when_not_given(attention_tex: LoadedDocument) -> None
 def test_a_heading_far_from_the_ideal_point_is_not_used() -> None:
     para = "Words of a sentence that goes on. " * 10
     text = "# Start\n\n" + "\n\n".join([para] * 20)
-    heads = markdown_headings(text) + [Heading(1, "Early", text.index(para, 50) + 0)]
+    heads = [*markdown_headings(text), Heading(1, "Early", text.index(para, 50) + 0)]
     spans = split_paper(text, headings=heads, num_chunks=2, max_tokens=100_000)
     assert len(spans) == 2
     assert abs(spans[0].tokens - spans[1].tokens) < 0.3 * spans[0].tokens

@@ -29,8 +29,7 @@ def test_latex_math_and_algorithm_environments() -> None:
     assert _blocks(text) == [
         "\\begin{equation}\na = b\n\\end{equation}",
         "\\begin{align*}\nx &= 1 \\\\[2pt]\ny &= 2\n\\end{align*}",
-        "\\begin{algorithm}\n\\begin{algorithmic}\n\\STATE x\n\\end{algorithmic}\n"
-        "\\end{algorithm}",
+        "\\begin{algorithm}\n\\begin{algorithmic}\n\\STATE x\n\\end{algorithmic}\n\\end{algorithm}",
     ]
 
 
