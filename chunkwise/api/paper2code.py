@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from chunkwise.commands.common import env_float
 from chunkwise.errors import ChunkwiseError, InputError
 from chunkwise.graphs.paper2code import RESTART_FROM, build_graph, is_done
 from chunkwise.models.defaults import resolve_spec
-from chunkwise.models.settings import ModelSettings
+from chunkwise.models.settings import ModelSettings, chunk_processing_delay
 from chunkwise.runtime.paths import blob_location_for, default_checkpoint_db
 from chunkwise.runtime.runner import EventHandler, new_run_id, run_graph
 from chunkwise.state.paper2code import Paper2CodeContext
@@ -52,8 +51,8 @@ class ChunkedPyTorchGenerator:
         settings = model_settings or ModelSettings()
         if sequential:
             if delay is None:
-                delay = env_float("CHUNK_PROCESSING_DELAY", DEFAULT_DELAY)
-            settings = settings.with_(min_interval=delay)
+                delay = chunk_processing_delay(default=DEFAULT_DELAY)
+            settings = settings.with_(min_interval=delay, max_in_flight=1)
         self.num_chunks = num_chunks
         self.use_haiku_for_chunks = use_haiku_for_chunks
         self.concurrency = 1 if sequential else concurrency

@@ -17,16 +17,6 @@ from chunkwise.models.settings import ModelSettings
 from chunkwise.runtime.paths import default_checkpoint_db
 
 
-def env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number") from None
-
-
 def add_model_flags(parser: argparse.ArgumentParser, roles: list[str]) -> None:
     group = parser.add_argument_group("models")
     group.add_argument("--model", help="model spec for every role (provider:model)")
@@ -63,7 +53,7 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def model_settings(args: argparse.Namespace, *, min_interval: float = 0.0) -> ModelSettings:
+def model_settings(args: argparse.Namespace) -> ModelSettings:
     for name in ("temperature", "top_p", "timeout", "rpm", "tpm"):
         value = getattr(args, name, None)
         if value is not None and value < 0:
@@ -78,7 +68,6 @@ def model_settings(args: argparse.Namespace, *, min_interval: float = 0.0) -> Mo
         timeout=args.timeout,
         rpm=args.rpm,
         tpm=args.tpm,
-        min_interval=min_interval,
         max_attempts=args.max_attempts,
         context_window=args.context_window,
         structured_method=args.structured_output,

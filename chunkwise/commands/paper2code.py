@@ -11,7 +11,6 @@ from chunkwise.commands.common import (
     add_model_flags,
     add_run_flags,
     checkpoint_db,
-    env_float,
     model_settings,
     role_model,
     say,
@@ -20,6 +19,7 @@ from chunkwise.commands.common import (
 from chunkwise.commands.progress import ProgressBar
 from chunkwise.errors import ConfigError, InputError
 from chunkwise.graphs.paper2code import RESTART_FROM, build_graph, is_done
+from chunkwise.models.settings import chunk_processing_delay
 from chunkwise.models.usage import Usage
 from chunkwise.runtime.context import describe_models
 from chunkwise.runtime.paths import blob_location_for
@@ -69,16 +69,16 @@ def _context(args: argparse.Namespace, db: str) -> tuple[Paper2CodeContext, int]
         raise ConfigError("--min-success-ratio must be in (0, 1]")
     if args.concurrency < 1:
         raise ConfigError("--concurrency must be at least 1")
-    min_interval = 0.0
+    settings = model_settings(args)
     if args.sequential:
-        min_interval = args.delay if args.delay is not None else env_float(
-            "CHUNK_PROCESSING_DELAY", 2.0)
-        if min_interval < 0:
+        delay = args.delay if args.delay is not None else chunk_processing_delay(default=2.0)
+        if delay < 0:
             raise ConfigError("--delay must not be negative")
+        settings = settings.with_(min_interval=delay, max_in_flight=1)
     context = Paper2CodeContext(
         chunk_model=role_model(args, "chunk"),
         code_model=role_model(args, "code"),
-        models=model_settings(args, min_interval=min_interval),
+        models=settings,
         num_chunks=args.num_chunks,
         chunk_tokens=args.chunk_tokens,
         min_success_ratio=args.min_success_ratio,
