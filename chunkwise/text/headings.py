@@ -212,7 +212,7 @@ def _caps_headings(text: str) -> list[Heading]:
             continue
         if len(line.split()) > 8 or len(letters) < 0.6 * len(line.replace(" ", "")):
             continue
-        if any(q in line for q in _QUOTES) or line[-1] in ",;:-":
+        if any(q in line for q in _QUOTES) or line[-1] in ",;:-<>":
             continue  # a shouted line of dialogue or a letter's salutation
         if not _BLANK_AFTER.match(text, m.end()) or not _blank_line_before(text, m.start()):
             continue

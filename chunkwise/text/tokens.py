@@ -80,6 +80,9 @@ def _load_encoding(name: str) -> tiktoken.Encoding:
     return enc
 
 
+_CONTINUATION_BYTES = bytes(range(0x80, 0xC0))
+
+
 def _is_continuation(byte: int) -> bool:
     return 0x80 <= byte < 0xC0
 
@@ -100,7 +103,7 @@ def _byte_tables(name: str, enc: tiktoken.Encoding) -> tuple[list[int], list[int
                     raw = enc.decode_single_token_bytes(token)
                 except KeyError:  # holes in the vocabulary
                     continue
-                leads[token] = sum(1 for b in raw if not _is_continuation(b))
+                leads[token] = len(raw.translate(None, _CONTINUATION_BYTES))
                 conts[token] = 1 if raw and _is_continuation(raw[0]) else 0
             tables = (leads, conts)
             _TABLES[name] = tables
