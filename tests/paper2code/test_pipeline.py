@@ -145,3 +145,27 @@ def test_a_finished_run_returns_its_result_without_calls(
     assert outcome.status == "finished"
     assert outcome.values["result"]["success"]
     assert again.calls == []
+
+
+def test_sequential_mode_sends_one_request_at_a_time(tmp_path: Path, example_paper: Path) -> None:
+    from chunkwise.api.paper2code import ChunkedPyTorchGenerator
+
+    active, peak, lock = 0, 0, threading.Lock()
+
+    def slow(call: object) -> str:
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        time.sleep(0.1)
+        with lock:
+            active -= 1
+        return "notes"
+
+    model = paper_model(summarize_chunk=slow)
+    result = ChunkedPyTorchGenerator(
+        chunk_model=model, code_model=model, sequential=True, delay=0.05,
+        checkpoint_db=str(tmp_path / "r.sqlite"),
+    ).generate_code_for_paper(path=str(example_paper))
+    assert result["success"] and result["successful_chunks"] == 5
+    assert peak == 1
