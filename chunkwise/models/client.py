@@ -97,6 +97,7 @@ class ModelClient:
         store: BlobStore | None = None,
         structured_method: StructuredMethod | None = None,
         sdk_attempts: int = 1,
+        cache_scope: str | None = None,
     ) -> None:
         self.chat = chat
         self.name = name
@@ -107,6 +108,9 @@ class ModelClient:
         self.limiter = limiter
         self.store = store if settings.cache else None
         self.structured_method = structured_method
+        # what, besides the model name, makes an answer reusable: the endpoint (stable across
+        # processes; a Python-given model's endpoint holds its id, so it passes its class)
+        self.cache_scope = cache_scope or endpoint
         # a chat model given in Python may retry inside its SDK: keep the total within bounds
         attempts = max(1, settings.max_attempts // max(1, sdk_attempts))
         self._backoff = Backoff(
@@ -120,7 +124,7 @@ class ModelClient:
     def _cache_key(self, task: str, messages: Sequence[BaseMessage], schema: Any = None) -> str:
         payload = {
             "model": self.name,
-            "endpoint": self.endpoint,
+            "endpoint": self.cache_scope,
             "temperature": self.settings.temperature,
             "top_p": self.settings.top_p,
             "max_new_tokens": self.settings.max_new_tokens,
@@ -381,6 +385,7 @@ def get_client(
             store=store,
             structured_method=_default_method(provider, settings, custom_url),
             sdk_attempts=sdk_attempts,
+            cache_scope=f"instance:{type(ref).__name__}",
         )
     if not isinstance(ref, str):
         raise ConfigError(f"model must be a spec string or a LangChain chat model, not {ref!r}")

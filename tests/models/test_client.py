@@ -1,0 +1,109 @@
+"""ModelClient with a scripted model: cache, repair, retries, events (no HTTP)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from chunkwise.models.client import get_client
+from chunkwise.models.retry import ModelCallError
+from chunkwise.models.scripted import ScriptedCall, ScriptedChatModel
+from chunkwise.models.settings import ModelSettings
+from chunkwise.runtime.blobs import MemoryBlobStore
+
+FAST = ModelSettings(max_attempts=3, backoff_base=0.0, backoff_cap=0.0)
+
+
+class Answer(BaseModel):
+    word: str
+
+
+class Throttled(Exception):
+    status_code = 429
+
+
+def test_cache_survives_a_new_model_object_of_the_same_kind() -> None:
+    store = MemoryBlobStore()
+    first = ScriptedChatModel(responders={"*": lambda c: "one"})
+    again = ScriptedChatModel(responders={"*": lambda c: "two"})
+    assert get_client(first, FAST, store=store).complete("hi", task="t").text == "one"
+    hit = get_client(again, FAST, store=store).complete("hi", task="t")
+    assert (hit.text, hit.cached, hit.usage.calls) == ("one", True, 0)
+    assert again.calls == []
+
+
+def test_cache_key_separates_tasks_prompts_and_sampling() -> None:
+    store = MemoryBlobStore()
+    model = ScriptedChatModel(responders={"*": lambda c: f"{c.task}:{c.last}"})
+    client = get_client(model, FAST, store=store)
+    client.complete("a", task="x")
+    client.complete("a", task="y")
+    client.complete("b", task="x")
+    get_client(model, FAST.with_(temperature=0.7), store=store).complete("a", task="x")
+    assert len(model.calls) == 4
+
+
+def test_retries_are_counted_in_usage_and_events() -> None:
+    failures = iter([Throttled("slow down"), Throttled("slow down")])
+
+    def fail(call: ScriptedCall) -> BaseException | None:
+        return next(failures, None)
+
+    model = ScriptedChatModel(responders={"*": lambda c: "fine"}, fail=fail)
+    out = get_client(model, FAST.with_(cache=False)).complete("hi", task="t")
+    assert out.text == "fine" and out.usage.retries == 2 and out.usage.calls == 1
+    assert len(model.calls) == 3
+
+
+def test_permanent_failure_is_one_line_with_the_task() -> None:
+    class Denied(Exception):
+        status_code = 403
+
+    model = ScriptedChatModel(responders={"*": lambda c: "x"}, fail=lambda c: Denied("denied"))
+    with pytest.raises(ModelCallError) as info:
+        get_client(model, FAST.with_(cache=False)).complete("hi", task="summarize")
+    assert str(info.value) == "scripted:scripted (summarize): auth (HTTP 403): denied"
+    assert len(model.calls) == 1
+
+
+def test_structured_repair_then_cache() -> None:
+    answers: list[Any] = [{"wrong": 1}, {"word": "pong"}]
+    model = ScriptedChatModel(responders={"*": lambda c: answers.pop(0)})
+    store = MemoryBlobStore()
+    client = get_client(model, FAST, store=store)
+    out = client.structured("say pong", Answer, task="s")
+    assert out.value == Answer(word="pong") and out.usage.calls == 2
+    assert "does not match the required schema" in model.calls[1].last
+    again = client.structured("say pong", Answer, task="s")
+    assert again.cached and again.value == out.value and len(model.calls) == 2
+
+
+def test_events_reach_the_langgraph_stream() -> None:
+    from langgraph.graph import END, START, StateGraph
+    from typing_extensions import TypedDict
+
+    class State(TypedDict, total=False):
+        text: str
+
+    failures = iter([Throttled("slow")])
+    model = ScriptedChatModel(responders={"*": lambda c: "ok"},
+                              fail=lambda c: next(failures, None))
+    client = get_client(model, FAST.with_(cache=False))
+
+    def node(state: State) -> State:
+        return {"text": client.complete("hi", task="t").text}
+
+    builder = StateGraph(State)
+    builder.add_node("node", node)
+    builder.add_edge(START, "node")
+    builder.add_edge("node", END)
+    events = [e["event"] for e in builder.compile().stream({}, stream_mode="custom")]
+    assert events == ["call_started", "call_finished", "call_retry", "call_started",
+                      "call_finished"]
+
+
+def test_a_client_knows_its_window_and_output_cap() -> None:
+    client = get_client(ScriptedChatModel(), FAST.with_(context_window=4096, max_new_tokens=99))
+    assert (client.context_window, client.max_output_tokens) == (4096, 99)
