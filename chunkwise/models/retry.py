@@ -286,7 +286,8 @@ def classify(exc: BaseException) -> Classified:
         return Classified("throttled", None, message, after)
     if _CONTEXT.search(message):
         return Classified("context_length", None, message, None)
-    return Classified("unknown", None, message, None)
+    # not a provider error we know: name its type, so a bug is recognisable as one
+    return Classified("unknown", None, f"{name}: {message}" if message != name else name, None)
 
 
 @dataclass(frozen=True)
