@@ -8,7 +8,6 @@ command, so a user learns them once.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
@@ -29,6 +28,7 @@ def add_model_flags(parser: argparse.ArgumentParser, roles: list[str]) -> None:
     group.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
     group.add_argument("--rpm", type=float, help="requests per minute per endpoint")
     group.add_argument("--tpm", type=float, help="tokens per minute per endpoint")
+    group.add_argument("--max-in-flight", type=int, help="requests at once per endpoint")
     group.add_argument("--max-attempts", type=int, default=6, help="attempts per call, in all")
     group.add_argument("--context-window", type=int, help="override the model's context size")
     group.add_argument(
@@ -60,14 +60,17 @@ def model_settings(args: argparse.Namespace) -> ModelSettings:
             raise ConfigError(f"--{name.replace('_', '-')} must not be negative")
     if args.max_attempts is not None and args.max_attempts < 1:
         raise ConfigError("--max-attempts must be at least 1")
+    if args.max_in_flight is not None and args.max_in_flight < 1:
+        raise ConfigError("--max-in-flight must be at least 1")
     return ModelSettings(
         temperature=args.temperature,
         top_p=args.top_p,
         max_new_tokens=args.max_new_tokens,
-        base_url=args.base_url or (os.environ.get("LLM_BASE_URL") if args.model else None),
+        base_url=args.base_url,
         timeout=args.timeout,
         rpm=args.rpm,
         tpm=args.tpm,
+        max_in_flight=args.max_in_flight,
         max_attempts=args.max_attempts,
         context_window=args.context_window,
         structured_method=args.structured_output,

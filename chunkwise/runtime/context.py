@@ -7,7 +7,6 @@ carries keys (the model factory reads those from the environment).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from chunkwise.models.client import ModelClient, ModelRef, get_client
 from chunkwise.models.defaults import resolve_spec
@@ -47,8 +46,11 @@ class BaseContext:
         return get_client(resolved.spec, settings, store=self.store())
 
 
-def describe_models(context: Any, roles: dict[str, ModelRef | None]) -> list[str]:
+def describe_models(context: BaseContext, roles: dict[str, ModelRef | None]) -> list[str]:
     """One line per role naming the backend and model, and why it was chosen."""
+    from chunkwise.models.factory import backend_of
+    from chunkwise.models.spec import parse_model_spec
+
     lines = []
     local_by_default = False
     for role, ref in roles.items():
@@ -56,8 +58,8 @@ def describe_models(context: Any, roles: dict[str, ModelRef | None]) -> list[str
             lines.append(f"{role} model: {type(ref).__name__} (given in Python)")
             continue
         resolved = resolve_spec(role, ref)
-        where = f" at {resolved.base_url}" if resolved.base_url else ""
-        lines.append(f"{role} model: {resolved.spec}{where} (from {resolved.source})")
+        backend = backend_of(parse_model_spec(resolved.spec), context.models)
+        lines.append(f"{role} model: {resolved.describe()} · {backend}")
         local_by_default = local_by_default or resolved.source == "default"
     if local_by_default:
         lines.append(
