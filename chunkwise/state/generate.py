@@ -20,7 +20,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    StringConstraints,
     ValidationError,
     field_validator,
 )
@@ -137,30 +136,29 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 
 # --- structured outputs -------------------------------------------------------------------------
-# Bounded lists and strings: a model (small local ones especially, under a JSON grammar) cannot
-# run on forever, and a longer answer is sent back as a validation error.
-
-Short = Annotated[str, StringConstraints(max_length=300)]
+# Bounded lists: a small model under a JSON grammar otherwise repeats list items until it runs
+# out of tokens (measured with qwen2.5-coder-0.5b). Strings stay unbounded: llama.cpp expands
+# maxLength into nested rules that make constrained sampling crawl.
 
 
 class PlannedSection(SectionSpec):
     """A section as the planner writes it (bounded)."""
 
-    title: str = Field(min_length=1, max_length=120, description="Section title, a few words")
-    key_points: list[Short] = Field(
+    title: str = Field(min_length=1, description="Section title, a few words")
+    key_points: list[str] = Field(
         min_length=1, max_length=8, description="What this section must cover, 2-4 short phrases"
     )
-    required_entities: list[Short] = Field(
+    required_entities: list[str] = Field(
         default_factory=list, max_length=8, description="Names this section must mention"
     )
-    constraints: list[Short] = Field(
+    constraints: list[str] = Field(
         default_factory=list, max_length=5, description="Extra rules for this section"
     )
 
 
 class TermChoice(BaseModel):
-    use: str = Field(max_length=80, description="The term to write")
-    instead_of: str = Field(max_length=80, description="A variant that must not be written")
+    use: str = Field(description="The term to write")
+    instead_of: str = Field(description="A variant that must not be written")
 
 
 class PlanDraft(BaseModel):
@@ -172,17 +170,15 @@ class PlanDraft(BaseModel):
     terminology: list[TermChoice] = Field(
         default_factory=list, max_length=20, description="Preferred terms and variants to avoid"
     )
-    narrative_voice: str = Field(
-        default="third-person", max_length=40, description="e.g. third-person"
-    )
-    do_not_include: list[Short] = Field(
+    narrative_voice: str = Field(default="third-person", description="e.g. third-person")
+    do_not_include: list[str] = Field(
         default_factory=list, max_length=10, description="Things the text must never mention"
     )
 
 
 class Entity(BaseModel):
-    name: str = Field(max_length=200, description="Canonical name: always write it like this")
-    note: str = Field(default="", max_length=200, description="Who or what it is, a few words")
+    name: str = Field(description="Canonical name: always write it exactly like this")
+    note: str = Field(default="", description="Who or what it is, a few words")
 
 
 class StateUpdate(BaseModel):
@@ -192,19 +188,17 @@ class StateUpdate(BaseModel):
         default_factory=list, max_length=10, description="People, places, organisations or "
         "named things introduced in this section"
     )
-    facts: list[Short] = Field(
+    facts: list[str] = Field(
         default_factory=list, max_length=10, description="Facts and numbers it states, short"
     )
-    terms: list[Short] = Field(
+    terms: list[str] = Field(
         default_factory=list, max_length=10, description="Technical terms it uses"
     )
-    open_threads: list[Short] = Field(
+    open_threads: list[str] = Field(
         default_factory=list, max_length=10,
         description="Questions or threads still open after this section",
     )
-    summary: str = Field(
-        max_length=1200, description="Summary of the whole text so far, at most 80 words"
-    )
+    summary: str = Field(description="Summary of the whole text so far, at most 80 words")
 
 
 class StateTable(BaseModel):
@@ -222,7 +216,7 @@ class ConsistencyVerdict(BaseModel):
     """The judge's answer for one section."""
 
     consistent: bool = Field(description="True if the section agrees with the record and rules")
-    problems: list[Short] = Field(
+    problems: list[str] = Field(
         default_factory=list, max_length=10,
         description="Each contradiction or rule broken, one line each",
     )
@@ -232,7 +226,7 @@ class JudgeVerdict(BaseModel):
     """Optional QC judge: how well one section serves the plan."""
 
     score: int = Field(ge=1, le=5, description="1 poor .. 5 excellent")
-    notes: str = Field(default="", max_length=600, description="One or two sentences")
+    notes: str = Field(default="", description="One or two sentences")
 
 
 # --- records ------------------------------------------------------------------------------------
