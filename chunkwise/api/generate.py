@@ -39,6 +39,7 @@ from chunkwise.errors import InputError
 from chunkwise.graphs.generate import build_graph, is_done
 from chunkwise.models.client import TASK_TAG
 from chunkwise.models.settings import ModelSettings
+from chunkwise.nodes.generate.common import tokenizer_name
 from chunkwise.runtime.paths import blob_location_for, default_checkpoint_db
 from chunkwise.runtime.runner import EventHandler, new_run_id, run_graph
 from chunkwise.state.generate import (
@@ -262,11 +263,6 @@ class ChunkWiseGenerationPipeline:
             min_length_score=self.config.min_length_score,
         )
 
-    def _tokenizer_name(self) -> str:
-        if isinstance(self.tokenizer, str):
-            return self.tokenizer
-        return str(getattr(self.tokenizer, "name", ""))
-
     def run(
         self,
         topic: str = "",
@@ -290,7 +286,7 @@ class ChunkWiseGenerationPipeline:
             if target_words is None:
                 if target_tokens <= 0:
                     raise InputError(f"target_tokens must be positive, not {target_tokens}")
-                target_words = words_for_tokens(target_tokens, self._tokenizer_name())
+                target_words = words_for_tokens(target_tokens, tokenizer_name(self.tokenizer))
             payload = {"topic": topic, "objective": objective, "audience": audience,
                        "tone": tone, "target_words": target_words}
         run_id = run_id or new_run_id("generate")

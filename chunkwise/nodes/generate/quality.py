@@ -9,7 +9,13 @@ from langgraph.runtime import Runtime
 
 from chunkwise.models.retry import ModelCallError
 from chunkwise.models.usage import Usage
-from chunkwise.nodes.generate.common import can_fall_back, check_section, ordered, plan_of
+from chunkwise.nodes.generate.common import (
+    can_fall_back,
+    check_section,
+    ordered,
+    plan_of,
+    thresholds,
+)
 from chunkwise.prompts.generate import judge_messages
 from chunkwise.runtime.progress import emit
 from chunkwise.state.generate import (
@@ -36,7 +42,7 @@ def build_report(
     ctx: GenerateContext,
 ) -> QCReport:
     """Every deterministic metric, per section and for the joined text."""
-    limits = qc.QCThresholds(min_length_score=ctx.min_length_score)
+    limits = thresholds(ctx)
     duplicates = qc.near_duplicates(texts, threshold=limits.duplicate_similarity)
     checks = [check_section(plan, r.index, texts[i], texts, ctx, duplicates)
               for i, r in enumerate(records)]
