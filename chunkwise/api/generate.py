@@ -35,7 +35,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import RunnableConfig, RunnableLambda
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from chunkwise.errors import InputError
+from chunkwise.errors import ConfigError, InputError
 from chunkwise.graphs.generate import build_graph, is_done
 from chunkwise.models.client import TASK_TAG
 from chunkwise.models.settings import ModelSettings
@@ -183,7 +183,7 @@ def as_chat_model(model: Any) -> Any:
     if callable(getattr(model, "generate", None)):
         name = f"{type(model).__module__}.{type(model).__qualname__}"
         return LLMRequestChatModel(llm=model, model_name=name)
-    raise TypeError(
+    raise ConfigError(
         "model must be a spec string, a LangChain chat model or an object with "
         f"generate(LLMRequest) -> str, not {type(model).__name__}"
     )

@@ -105,6 +105,13 @@ def spec_block(spec: SectionSpec, index: int, total: int) -> str:
     return "\n".join(lines)
 
 
+def quoted_section(plan: GenerationPlan, index: int, text: str, label: str = "Section") -> str:
+    """A section's text between markers, headed by its place in the plan."""
+    title = plan.sections[index].title
+    return (f'## {label} {index + 1} of {len(plan.sections)}: "{title}"\n<<<\n'
+            f"{text.strip()}\n>>>")
+
+
 _WRITER_SYSTEM = (
     "You write one section of a long text that is written section by section. Follow the plan "
     "and the rules exactly. Output only the body of the section: no title, no heading, no notes."
@@ -192,12 +199,10 @@ def plan_messages(
 def state_update_messages(
     plan: GenerationPlan, index: int, table: StateTable, section_text: str
 ) -> list[BaseMessage]:
-    spec = plan.sections[index]
     body = "\n\n".join(
         [
             "## Record so far\n" + table_block(table),
-            f'## New section {index + 1} of {len(plan.sections)}: "{spec.title}"\n<<<\n'
-            + section_text.strip() + "\n>>>",
+            quoted_section(plan, index, section_text, "New section"),
             "## Update the record\n"
             "- new_entities: people, places, organisations or named things first introduced "
             "in the new section; name = the exact name it uses (at most 5).\n"
@@ -216,13 +221,11 @@ def state_update_messages(
 def consistency_check_messages(
     plan: GenerationPlan, index: int, table: StateTable, section_text: str
 ) -> list[BaseMessage]:
-    spec = plan.sections[index]
     body = "\n\n".join(
         [
             "## Rules\n" + rules_block(plan),
             "## Record of the whole text\n" + table_block(table),
-            f'## Section {index + 1} of {len(plan.sections)}: "{spec.title}"\n<<<\n'
-            + section_text.strip() + "\n>>>",
+            quoted_section(plan, index, section_text),
             "## Check\nDoes this section contradict the record (names, facts, numbers), break "
             "a terminology rule, switch narrative voice, or mention something it must never "
             "mention? consistent = true if none. Otherwise list each problem in one line.",
@@ -236,13 +239,11 @@ def revision_messages(
     plan: GenerationPlan, index: int, table: StateTable, section_text: str,
     problems: Sequence[str],
 ) -> list[BaseMessage]:
-    spec = plan.sections[index]
     body = "\n\n".join(
         [
             "## Rules\n" + rules_block(plan),
             "## Record of the whole text\n" + table_block(table),
-            f'## Section {index + 1} of {len(plan.sections)}: "{spec.title}"\n<<<\n'
-            + section_text.strip() + "\n>>>",
+            quoted_section(plan, index, section_text),
             "## Fix only these problems\n" + _bullets(problems),
             "## Output\nThe corrected section, with every other sentence kept as it is. "
             "Same length, same key points, same names. Output only the section text.",
