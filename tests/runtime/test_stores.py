@@ -26,24 +26,26 @@ def postgres_url() -> str:
     return url
 
 
-def _roundtrip(store: BlobStore) -> None:
+def _roundtrip(store: BlobStore) -> str:
     text = "Équation $E=mc^2$ — 数学 " * 1000
     key = store.put(text)
     assert key.startswith("sha256:") and store.put(text) == key
     assert store.get(key) == text
     with pytest.raises(KeyError):
         store.get("sha256:" + "0" * 64)
-    assert store.cache_get("call:x") is None
-    store.cache_put("call:x", {"text": "a"})
-    store.cache_put("call:x", {"text": "b"})
-    assert store.cache_get("call:x") == {"text": "b"}
+    key = f"call:{uuid.uuid4().hex}"  # the postgres store outlives test runs
+    assert store.cache_get(key) is None
+    store.cache_put(key, {"text": "a"})
+    store.cache_put(key, {"text": "b"})
+    assert store.cache_get(key) == {"text": "b"}
+    return key
 
 
 def test_memory_and_sqlite_blob_stores(tmp_path: Path) -> None:
     _roundtrip(MemoryBlobStore())
-    _roundtrip(SqliteBlobStore(tmp_path / "b.sqlite"))
+    key = _roundtrip(SqliteBlobStore(tmp_path / "b.sqlite"))
     reopened = SqliteBlobStore(tmp_path / "b.sqlite")
-    assert reopened.cache_get("call:x") == {"text": "b"}
+    assert reopened.cache_get(key) == {"text": "b"}
 
 
 def test_sqlite_blobs_are_compressed(tmp_path: Path) -> None:
