@@ -12,7 +12,7 @@ from chunkwise.models.retry import ModelCallError
 from chunkwise.runtime.blobs import BlobStore, open_blob_store
 from chunkwise.runtime.progress import emit
 from chunkwise.state.generate import GenerateContext, GenerationPlan, SectionRecord
-from chunkwise.text import qc
+from chunkwise.text import overlap, qc
 from chunkwise.text.tokens import TiktokenTokenizer, Tokenizer, WhitespaceTokenizer
 
 # A failed optional call (state table update, consistency check, judge) falls back to the
@@ -52,13 +52,12 @@ def tokenizer_name(tokenizer: Any) -> str:
 
 
 def tail_tokens(text: str, tokenizer: Any, limit: int) -> str:
-    """The last `limit` tokens of `text`, as an exact slice when the tokenizer has offsets."""
+    """The last `limit` tokens of `text`: a slice of it (`text.overlap.tail_tokens`) when the
+    tokenizer has offsets, else decoded from `encode`/`decode` (the original protocol)."""
     if limit <= 0 or not text:
         return ""
-    offsets = getattr(tokenizer, "offsets", None)
-    if callable(offsets):
-        starts = offsets(text)
-        return text if len(starts) <= limit else text[starts[-limit]:]
+    if callable(getattr(tokenizer, "offsets", None)):
+        return overlap.tail_tokens(text, tokenizer, limit)
     ids = tokenizer.encode(text)
     return text if len(ids) <= limit else str(tokenizer.decode(ids[-limit:]))
 
