@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
 
-from chunkwise.errors import ConfigError
+from langgraph.graph.state import StateGraph
+
+from chunkwise.commands.progress import ProgressBar
+from chunkwise.errors import ConfigError, RunFailed
+from chunkwise.models.retry import ModelCallError
 from chunkwise.models.settings import ModelSettings
+from chunkwise.runtime.context import BaseContext, describe_models
 from chunkwise.runtime.paths import default_checkpoint_db
+from chunkwise.runtime.runner import RunOutcome, new_run_id, run_graph
 
 
 def add_model_flags(parser: argparse.ArgumentParser, roles: list[str]) -> None:
@@ -105,3 +112,51 @@ def write_json(path: str | None, payload: Any) -> None:
         target.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", "utf-8")
     except OSError as exc:
         raise ConfigError(f"--json {path}: cannot write ({exc.strerror})") from None
+
+
+def prepare_run(
+    args: argparse.Namespace, context: BaseContext, roles: dict[str, Any], pipeline: str
+) -> str:
+    """Say which model each role uses, build every client now (a bad spec or a missing
+    credential stops here, before any work) and name the run."""
+    for line in describe_models(context, roles):
+        say(line, quiet=args.quiet)
+    for role, ref in roles.items():
+        context.client(role, ref)
+    args.run_id = args.run_id or new_run_id(pipeline)
+    say(f"run id: {args.run_id} (resume with --run-id {args.run_id})", quiet=args.quiet)
+    return str(args.run_id)
+
+
+def run_with_progress(
+    args: argparse.Namespace,
+    builder: StateGraph[Any, Any, Any, Any],
+    *,
+    run_id: str,
+    payload: dict[str, Any],
+    context: BaseContext,
+    db: str,
+    is_done: Callable[[dict[str, Any]], bool],
+    restart_from: str | None = None,
+    max_concurrency: int | None = None,
+) -> RunOutcome:
+    """`run_graph` under a progress bar; a model failure that escapes a node keeps the run."""
+    bar = ProgressBar(enabled=not args.quiet)
+    try:
+        return run_graph(
+            builder,
+            input=payload,
+            context=context,
+            run_id=run_id,
+            checkpoint_db=db,
+            is_done=is_done,
+            restart_from=restart_from,
+            max_concurrency=max_concurrency,
+            on_event=bar,
+        )
+    except ModelCallError as exc:
+        raise RunFailed(
+            f"{exc}; the checkpoint is kept: rerun with --run-id {args.run_id} to continue"
+        ) from None
+    finally:
+        bar.close()

@@ -19,18 +19,16 @@ from chunkwise.commands.common import (
     add_run_flags,
     checkpoint_db,
     model_settings,
+    prepare_run,
     role_model,
+    run_with_progress,
     say,
     write_json,
 )
-from chunkwise.commands.progress import ProgressBar
-from chunkwise.errors import ConfigError, InputError, RunFailed
+from chunkwise.errors import ConfigError, InputError
 from chunkwise.graphs.generate import build_graph, is_done
-from chunkwise.models.retry import ModelCallError
 from chunkwise.models.usage import Usage
-from chunkwise.runtime.context import describe_models
 from chunkwise.runtime.paths import blob_location_for
-from chunkwise.runtime.runner import new_run_id, run_graph
 from chunkwise.state.generate import (
     GenerateContext,
     GenerationPlan,
@@ -157,30 +155,12 @@ def run(args: argparse.Namespace) -> int:
         roles.pop("planner")
     if not context.consistency_pass and not context.qc_judge:
         roles.pop("judge")
-    for line in describe_models(context, roles):
-        say(line, quiet=args.quiet)
-    for role, ref in roles.items():  # a bad spec or a missing credential stops here
-        context.client(role, ref)
-    args.run_id = args.run_id or new_run_id("generate")
-    say(f"run id: {args.run_id} (resume with --run-id {args.run_id})", quiet=args.quiet)
-    bar = ProgressBar(enabled=not args.quiet)
+    prepare_run(args, context, roles, "generate")
     started = time.monotonic()
-    try:
-        outcome = run_graph(
-            build_graph(),
-            input=payload,
-            context=context,
-            run_id=args.run_id,
-            checkpoint_db=db,
-            is_done=is_done,
-            max_concurrency=args.concurrency,
-            on_event=bar,
-        )
-    except ModelCallError as exc:
-        raise RunFailed(f"{exc}; the checkpoint is kept: rerun with --run-id {args.run_id} "
-                        "to continue") from None
-    finally:
-        bar.close()
+    outcome = run_with_progress(
+        args, build_graph(), run_id=args.run_id, payload=payload, context=context, db=db,
+        is_done=is_done, max_concurrency=args.concurrency,
+    )
     if outcome.status == "finished":
         say(f"run {args.run_id} had finished: returning its stored result", quiet=args.quiet)
     result = {**outcome.values["result"], "run_id": args.run_id}

@@ -12,18 +12,17 @@ from chunkwise.commands.common import (
     add_run_flags,
     checkpoint_db,
     model_settings,
+    prepare_run,
     role_model,
+    run_with_progress,
     say,
     write_json,
 )
-from chunkwise.commands.progress import ProgressBar
 from chunkwise.errors import ConfigError, InputError
 from chunkwise.graphs.paper2code import RESTART_FROM, build_graph, is_done
 from chunkwise.models.settings import chunk_processing_delay
 from chunkwise.models.usage import Usage
-from chunkwise.runtime.context import describe_models
 from chunkwise.runtime.paths import blob_location_for
-from chunkwise.runtime.runner import new_run_id, run_graph
 from chunkwise.state.paper2code import Paper2CodeContext
 
 
@@ -93,31 +92,14 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("give a paper file (chunkwise paper2code PAPER) or --paper-id ID")
     db = checkpoint_db(args)
     context, concurrency = _context(args, db)
-    for line in describe_models(context, {"chunk": context.chunk_model,
-                                          "code": context.code_model}):
-        say(line, quiet=args.quiet)
-    # build both clients now: a bad spec or a missing credential stops here, before any work
-    context.client("chunk", context.chunk_model)
-    context.client("code", context.code_model)
-    args.run_id = args.run_id or new_run_id("paper2code")
-    say(f"run id: {args.run_id} (resume with --run-id {args.run_id})", quiet=args.quiet)
+    prepare_run(args, context, {"chunk": context.chunk_model, "code": context.code_model},
+                "paper2code")
     payload = {"paper_path": args.paper} if args.paper else {"paper_id": args.paper_id}
-    bar = ProgressBar(enabled=not args.quiet)
     started = time.monotonic()
-    try:
-        outcome = run_graph(
-            build_graph(),
-            input=payload,
-            context=context,
-            run_id=args.run_id,
-            checkpoint_db=db,
-            is_done=is_done,
-            restart_from=RESTART_FROM,
-            max_concurrency=concurrency,
-            on_event=bar,
-        )
-    finally:
-        bar.close()
+    outcome = run_with_progress(
+        args, build_graph(), run_id=args.run_id, payload=payload, context=context, db=db,
+        is_done=is_done, restart_from=RESTART_FROM, max_concurrency=concurrency,
+    )
     result = {**outcome.values["result"], "run_id": args.run_id}
     write_json(args.json_path, result)
     if outcome.status == "finished":

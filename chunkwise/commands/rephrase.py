@@ -21,18 +21,16 @@ from chunkwise.commands.common import (
     add_run_flags,
     checkpoint_db,
     model_settings,
+    prepare_run,
     role_model,
+    run_with_progress,
     say,
     write_json,
 )
-from chunkwise.commands.progress import ProgressBar
 from chunkwise.errors import ConfigError, InputError, RunFailed
 from chunkwise.graphs.rephrase import build_graph, is_done
-from chunkwise.models.retry import ModelCallError
 from chunkwise.prompts.rephrase import STYLES, Style, resolve_style
-from chunkwise.runtime.context import describe_models
 from chunkwise.runtime.paths import blob_location_for
-from chunkwise.runtime.runner import new_run_id, run_graph
 from chunkwise.state.rephrase import RephraseContext
 from chunkwise.text.decoding import decode_text
 from chunkwise.text.fidelity import resolve_checks
@@ -306,36 +304,16 @@ def run(args: argparse.Namespace) -> int:
     roles = {"rewriter": context.rewriter_model}
     if context.judge:
         roles["judge"] = context.judge_model
-    for line in describe_models(context, roles):
-        say(line, quiet=args.quiet)
-    for role, ref in roles.items():  # a bad spec or a missing credential stops here
-        context.client(role, ref)
-
-    base_id = args.run_id or new_run_id("rephrase")
-    args.run_id = base_id
-    say(f"run id: {base_id} (resume with --run-id {base_id})", quiet=args.quiet)
+    base_id = prepare_run(args, context, roles, "rephrase")
     text_key = context.store().put(text)
     many = len(styles) > 1
     for style, choice in styles:
         run_id = f"{base_id}.{style.name}" if many else base_id
         started = time.monotonic()
-        bar = ProgressBar(enabled=not args.quiet)
-        try:
-            outcome = run_graph(
-                build_graph(),
-                input={"text_key": text_key, **choice},
-                context=context,
-                run_id=run_id,
-                checkpoint_db=db,
-                is_done=is_done,
-                on_event=bar,
-            )
-        except ModelCallError as exc:
-            raise RunFailed(
-                f"{exc}; the checkpoint is kept: rerun with --run-id {base_id} to continue"
-            ) from None
-        finally:
-            bar.close()
+        outcome = run_with_progress(
+            args, build_graph(), run_id=run_id, payload={"text_key": text_key, **choice},
+            context=context, db=db, is_done=is_done,
+        )
         if not is_done(outcome.values):
             raise RunFailed(f"run {run_id} stopped early; rerun with --run-id {base_id}")
         if outcome.status == "finished":

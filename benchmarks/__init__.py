@@ -1,0 +1,1 @@
+"""Throughput, overhead and storage benchmarks; run as `python -m benchmarks.<name>`."""
