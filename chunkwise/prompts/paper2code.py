@@ -15,8 +15,8 @@ seeing the paper. Be complete and exact; never invent content that is not in the
 SUMMARY_TEMPLATE = """Paper: {title}
 This is part {number} of {total}{section}.
 
-Write detailed notes on this part with these sections (skip a section only if the part has \
-nothing for it):
+Write detailed notes on this part, at most {max_words} words, with these sections (skip a \
+section when the part has nothing for it; never fill one with guesses):
 ## Key ideas
 ## Equations (every equation, in LaTeX, with each symbol explained)
 ## Algorithms and pseudocode (step by step)
@@ -32,9 +32,9 @@ MERGE_SYSTEM = """You merge notes on consecutive parts of one research paper int
 notes. Keep every equation, hyperparameter, dataset and algorithm step; remove only repetition."""
 
 MERGE_TEMPLATE = """Paper: {title}
-Merge these notes on parts {first} to {last} into one set of notes with the same sections \
-(Key ideas, Equations, Algorithms and pseudocode, Architecture and hyperparameters, Datasets and \
-evaluation, Notation).
+Merge these notes on parts {first} to {last} into one set of notes of at most {max_words} words \
+with the same sections (Key ideas, Equations, Algorithms and pseudocode, Architecture and \
+hyperparameters, Datasets and evaluation, Notation).
 
 {notes}"""
 
@@ -71,24 +71,36 @@ right shapes.
 Comment each part with the paper section or equation it implements."""
 
 
+def notes_word_limit(source_tokens: int) -> int:
+    """Notes shorter than their source: about half its length, within [120, 1500] words."""
+    return max(120, min(1500, source_tokens // 2))
+
+
 def summarize_messages(
-    *, title: str, text: str, number: int, total: int, section: str
+    *, title: str, text: str, number: int, total: int, section: str, max_words: int
 ) -> list[BaseMessage]:
     where = f", starting in section \"{section}\"" if section else ""
     return [
         SystemMessage(SUMMARY_SYSTEM),
         HumanMessage(
             SUMMARY_TEMPLATE.format(
-                title=title, number=number, total=total, section=where, text=text
+                title=title, number=number, total=total, section=where, text=text,
+                max_words=max_words,
             )
         ),
     ]
 
 
-def merge_messages(*, title: str, notes: str, first: int, last: int) -> list[BaseMessage]:
+def merge_messages(
+    *, title: str, notes: str, first: int, last: int, max_words: int
+) -> list[BaseMessage]:
     return [
         SystemMessage(MERGE_SYSTEM),
-        HumanMessage(MERGE_TEMPLATE.format(title=title, notes=notes, first=first, last=last)),
+        HumanMessage(
+            MERGE_TEMPLATE.format(
+                title=title, notes=notes, first=first, last=last, max_words=max_words
+            )
+        ),
     ]
 
 

@@ -9,7 +9,7 @@ from langgraph.runtime import Runtime
 from chunkwise.models.retry import ModelCallError
 from chunkwise.models.usage import Usage
 from chunkwise.nodes.paper2code.budget import chunk_budget, notes_budget
-from chunkwise.prompts.paper2code import merge_messages
+from chunkwise.prompts.paper2code import merge_messages, notes_word_limit
 from chunkwise.runtime.blobs import BlobStore
 from chunkwise.runtime.progress import emit
 from chunkwise.state.paper2code import Paper2CodeContext, Paper2CodeState
@@ -98,6 +98,7 @@ def collapse_summaries(
                     notes=notes,
                     first=first,
                     last=first + len(group) - 1,
+                    max_words=notes_word_limit(count_tokens(notes)),
                 ),
                 task="collapse_summaries",
             )

@@ -10,7 +10,7 @@ from langgraph.types import Send
 
 from chunkwise.models.retry import ModelCallError
 from chunkwise.models.usage import Usage
-from chunkwise.prompts.paper2code import summarize_messages
+from chunkwise.prompts.paper2code import notes_word_limit, summarize_messages
 from chunkwise.runtime.progress import emit
 from chunkwise.state.paper2code import (
     ChunkOutcome,
@@ -64,6 +64,7 @@ def summarize_chunk(task: SummarizeTask, runtime: Runtime[Paper2CodeContext]) ->
             number=chunk.index + 1,
             total=task["total"],
             section=chunk.title,
+            max_words=notes_word_limit(chunk.tokens),
         )
         reply = client.complete(messages, task="summarize_chunk")
         usage = reply.usage
