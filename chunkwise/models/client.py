@@ -121,7 +121,14 @@ class ModelClient:
         return f"ModelClient({self.name!r}, endpoint={self.endpoint!r})"
 
     # -- cache -------------------------------------------------------------------------------
-    def _cache_key(self, task: str, messages: Sequence[BaseMessage], schema: Any = None) -> str:
+    def _cache_key(
+        self,
+        task: str,
+        messages: Sequence[BaseMessage],
+        schema: Any = None,
+        *,
+        max_tokens: int | None = None,
+    ) -> str:
         payload = {
             "model": self.name,
             "endpoint": self.cache_scope,
@@ -132,6 +139,8 @@ class ModelClient:
             "messages": [[m.type, _text_of(m)] for m in messages],
             "schema": schema,
         }
+        if max_tokens is not None:
+            payload["max_tokens"] = max_tokens
         raw = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
         return "call:" + hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
@@ -196,14 +205,20 @@ class ModelClient:
         return priced(usage, self.name)
 
     # -- public ------------------------------------------------------------------------------
-    def complete(self, prompt: Prompt, *, task: str) -> Completion:
-        """Plain text out; cached by (model, endpoint, parameters, task, prompt)."""
+    def complete(self, prompt: Prompt, *, task: str, max_tokens: int | None = None) -> Completion:
+        """Plain text out; cached by (model, endpoint, parameters, task, prompt).
+
+        `max_tokens` caps this call's reply below `--max-new-tokens` (small models ramble past
+        a requested length; the cap keeps them to it)."""
         messages = _messages(prompt)
-        key = self._cache_key(task, messages)
+        if max_tokens is not None and self.settings.max_new_tokens is not None:
+            max_tokens = min(max_tokens, self.settings.max_new_tokens)
+        key = self._cache_key(task, messages, max_tokens=max_tokens)
         if self.store is not None and (hit := self.store.cache_get(key)) is not None:
             return Completion(hit["text"], Usage(), cached=True)
         started = time.monotonic()
-        reply, retries = self._send(self.chat, messages, task)
+        chat = self.chat if max_tokens is None else self.chat.bind(max_tokens=max_tokens)
+        reply, retries = self._send(chat, messages, task)
         text = _text_of(reply)
         usage = self._usage(reply, messages, retries)
         if self.store is not None:

@@ -72,8 +72,13 @@ Comment each part with the paper section or equation it implements."""
 
 
 def notes_word_limit(source_tokens: int) -> int:
-    """Notes shorter than their source: about half its length, within [120, 1500] words."""
-    return max(120, min(1500, source_tokens // 2))
+    """Notes shorter than their source: about half its length, within [150, 1500] words."""
+    return max(150, min(1500, source_tokens // 2))
+
+
+def notes_token_cap(max_words: int) -> int:
+    """Reply cap for notes of `max_words` words: LaTeX and markup cost about two tokens a word."""
+    return 2 * max_words + 100
 
 
 def summarize_messages(

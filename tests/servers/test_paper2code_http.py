@@ -162,3 +162,30 @@ def test_a_run_whose_code_call_keeps_failing_stops_within_the_attempt_bound(
     assert "InternalServerException" in result["error"] and "after 4 attempts" in result["error"]
     assert kinds(bedrock_server) == {"summary": 3, "datasets": 1, "code": 4}
     assert AWS_SECRET not in result["error"]
+
+
+def _summary_caps(server: ScriptedServer) -> list[object]:
+    caps = []
+    for call in server.requests:
+        if PART.search(json.dumps(call.body)):
+            body = call.body
+            caps.append(body.get("max_tokens") or body.get("max_completion_tokens")
+                        or (body.get("inferenceConfig") or {}).get("maxTokens"))
+    return caps
+
+
+@pytest.mark.parametrize("protocol", ["openai", "bedrock"])
+def test_summary_requests_carry_the_per_call_token_cap(
+    protocol: str, tmp_path: Path, openai_server: ScriptedServer,
+    bedrock_server: ScriptedServer, fast: ModelSettings,
+) -> None:
+    server = openai_server if protocol == "openai" else bedrock_server
+    spec = OPENAI_SPEC if protocol == "openai" else BEDROCK_SPEC
+    server.reply = paper_reply
+    result = ChunkedPyTorchGenerator(
+        chunk_model=spec, code_model=spec, checkpoint_db=str(tmp_path / "runs.sqlite"),
+        model_settings=fast,
+    ).generate_code_for_paper(path=str(write_paper(tmp_path)))
+    assert result["success"], result.get("error")
+    caps = _summary_caps(server)
+    assert caps and all(isinstance(c, int) and 0 < c <= 4000 for c in caps), caps

@@ -9,7 +9,7 @@ from langgraph.runtime import Runtime
 from chunkwise.models.retry import ModelCallError
 from chunkwise.models.usage import Usage
 from chunkwise.nodes.paper2code.budget import chunk_budget, notes_budget
-from chunkwise.prompts.paper2code import merge_messages, notes_word_limit
+from chunkwise.prompts.paper2code import merge_messages, notes_token_cap, notes_word_limit
 from chunkwise.runtime.blobs import BlobStore
 from chunkwise.runtime.progress import emit
 from chunkwise.state.paper2code import Paper2CodeContext, Paper2CodeState
@@ -92,15 +92,17 @@ def collapse_summaries(
     try:
         for group in groups:
             notes = join_notes(store, group)
+            max_words = notes_word_limit(count_tokens(notes))
             reply = client.complete(
                 merge_messages(
                     title=state.get("paper_title", ""),
                     notes=notes,
                     first=first,
                     last=first + len(group) - 1,
-                    max_words=notes_word_limit(count_tokens(notes)),
+                    max_words=max_words,
                 ),
                 task="collapse_summaries",
+                max_tokens=notes_token_cap(max_words),
             )
             usage = usage + reply.usage
             merged.append(store.put(reply.text.strip() or notes))

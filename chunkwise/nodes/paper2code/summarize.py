@@ -10,7 +10,11 @@ from langgraph.types import Send
 
 from chunkwise.models.retry import ModelCallError
 from chunkwise.models.usage import Usage
-from chunkwise.prompts.paper2code import notes_word_limit, summarize_messages
+from chunkwise.prompts.paper2code import (
+    notes_token_cap,
+    notes_word_limit,
+    summarize_messages,
+)
 from chunkwise.runtime.progress import emit
 from chunkwise.state.paper2code import (
     ChunkOutcome,
@@ -58,15 +62,18 @@ def summarize_chunk(task: SummarizeTask, runtime: Runtime[Paper2CodeContext]) ->
     try:
         client = ctx.client("chunk", ctx.chunk_model)
         text = ctx.store().get(task["doc_key"])[chunk.start : chunk.end]
+        max_words = notes_word_limit(chunk.tokens)
         messages = summarize_messages(
             title=task["paper_title"],
             text=text,
             number=chunk.index + 1,
             total=task["total"],
             section=chunk.title,
-            max_words=notes_word_limit(chunk.tokens),
+            max_words=max_words,
         )
-        reply = client.complete(messages, task="summarize_chunk")
+        reply = client.complete(
+            messages, task="summarize_chunk", max_tokens=notes_token_cap(max_words)
+        )
         usage = reply.usage
         summary = reply.text.strip()
         if not summary:
