@@ -17,6 +17,7 @@ from typing import Any, Literal
 from langgraph.graph.state import StateGraph
 from langgraph.types import RunnableConfig
 
+from chunkwise.errors import ConfigError
 from chunkwise.runtime.checkpoint import open_checkpointer
 
 Status = Literal["new", "resumed", "retried", "finished"]
@@ -45,6 +46,11 @@ def run_config(run_id: str, max_concurrency: int | None = None) -> RunnableConfi
     return config
 
 
+def _changed_inputs(given: dict[str, Any], stored: dict[str, Any]) -> list[str]:
+    """Input keys whose value differs from what the run was started with."""
+    return sorted(k for k, v in given.items() if k in stored and stored[k] != v)
+
+
 def run_graph(
     builder: StateGraph[Any, Any, Any, Any],
     *,
@@ -66,6 +72,11 @@ def run_graph(
         payload: dict[str, Any] | None
         if not snapshot.values and not snapshot.next:
             status, payload = "new", input
+        elif changed := _changed_inputs(input, dict(snapshot.values)):
+            raise ConfigError(
+                f"run {run_id} was started with other input ({', '.join(changed)}): give the "
+                "same input to resume it, or a new --run-id to start afresh"
+            )
         elif snapshot.next:
             status, payload = "resumed", None
         elif is_done(dict(snapshot.values)) or restart_from is None:

@@ -6,6 +6,9 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
+from chunkwise.errors import ConfigError
 from chunkwise.models.retry import ModelCallError
 from chunkwise.models.settings import ModelSettings
 from tests.paper2code.conftest import Runner
@@ -169,3 +172,13 @@ def test_sequential_mode_sends_one_request_at_a_time(tmp_path: Path, example_pap
     ).generate_code_for_paper(path=str(example_paper))
     assert result["success"] and result["successful_chunks"] == 5
     assert peak == 1
+
+
+def test_resuming_a_run_with_another_paper_is_refused(
+    run_paper: Runner, example_paper: Path, tmp_path: Path
+) -> None:
+    run_paper(example_paper, paper_model(), run_id="same")
+    other = tmp_path / "other.md"
+    other.write_text("# Other\n\nA different paper about other things.\n", "utf-8")
+    with pytest.raises(ConfigError, match="run same was started with other input"):
+        run_paper(other, paper_model(), run_id="same")
