@@ -28,16 +28,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import RunnableConfig, RunnableLambda
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from chunkwise.errors import ConfigError, InputError
 from chunkwise.graphs.generate import build_graph, is_done
-from chunkwise.models.client import TASK_TAG
+from chunkwise.models.adapter import TextFunctionChatModel, task_from_tags
 from chunkwise.models.settings import ModelSettings
 from chunkwise.nodes.generate.common import tokenizer_name
 from chunkwise.runtime.paths import blob_location_for, default_checkpoint_db
@@ -90,13 +88,6 @@ class LLMModel(Protocol):
     def generate(self, request: LLMRequest) -> str: ...
 
 
-def _task_from(tags: Sequence[str] | None) -> str:
-    for tag in tags or ():
-        if tag.startswith(TASK_TAG):
-            return tag[len(TASK_TAG):]
-    return "unknown"
-
-
 def _prompt(messages: Sequence[BaseMessage]) -> str:
     return "\n\n".join(str(m.content) for m in messages if str(m.content).strip())
 
@@ -117,7 +108,7 @@ def extract_json(text: str) -> Any:
     raise ValueError(f"no JSON object in the answer: {' '.join(text.split())[:200]}")
 
 
-class LLMRequestChatModel(BaseChatModel):
+class LLMRequestChatModel(TextFunctionChatModel):
     """A chat model over an object with `generate(LLMRequest) -> str`.
 
     Messages become one prompt string; the task comes from the seam's `chunkwise:<task>` tag.
@@ -125,28 +116,14 @@ class LLMRequestChatModel(BaseChatModel):
     the answer, so the seam's repair loop sends validation errors back as for any model.
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
     llm: Any
     model_name: str = "llm"
-
-    @property
-    def _llm_type(self) -> str:
-        return "chunkwise-llm-request"
 
     def _ask(self, task: str, prompt: str) -> str:
         return str(self.llm.generate(LLMRequest(task=task, prompt=prompt)))
 
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        task = _task_from(getattr(run_manager, "tags", None))
-        text = self._ask(task, _prompt(messages))
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(text))])
+    def answer(self, task: str, messages: list[BaseMessage]) -> str:
+        return self._ask(task, _prompt(messages))
 
     def with_structured_output(
         self, schema: dict[str, Any] | type, *, include_raw: bool = False, **kwargs: Any
@@ -160,7 +137,7 @@ class LLMRequestChatModel(BaseChatModel):
             msgs = messages.to_messages() if hasattr(messages, "to_messages") else messages
             prompt = (f"{_prompt(msgs)}\n\n## Answer format\nReply with one JSON object and "
                       f"nothing else, matching this JSON schema:\n{shape}")
-            text = self._ask(_task_from(config.get("tags")), prompt)
+            text = self._ask(task_from_tags(config.get("tags")), prompt)
             parsed: Any = None
             error: Exception | None = None
             try:

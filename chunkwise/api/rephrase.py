@@ -19,14 +19,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
-from pydantic import ConfigDict
+from langchain_core.messages import BaseMessage
 
 from chunkwise.errors import ConfigError, RunFailed
 from chunkwise.graphs.rephrase import build_graph, is_done
+from chunkwise.models.adapter import TextFunctionChatModel
 from chunkwise.models.settings import ModelSettings
 from chunkwise.prompts.rephrase import STYLES, RewriteRequest, parse_rewrite_messages
 from chunkwise.runtime.paths import blob_location_for, default_checkpoint_db
@@ -74,33 +72,20 @@ class RephraseResult:
     run_id: str
 
 
-class RewriteModelChat(BaseChatModel):
-    """A `RewriteModel` seen as a chat model, so its calls go through the model seam (retry
-    classification, rate limits, usage, progress) like any other. The request is recovered
-    exactly from the prompt (`parse_rewrite_messages`)."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+class RewriteModelChat(TextFunctionChatModel):
+    """A `RewriteModel` seen as a chat model. The request is recovered exactly from the prompt
+    (`parse_rewrite_messages`)."""
 
     rewriter: Any
     model_name: str = "rewrite-model"
 
-    @property
-    def _llm_type(self) -> str:
-        return "chunkwise-rewrite-model"
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
+    def answer(self, task: str, messages: list[BaseMessage]) -> str:
         text = self.rewriter.rewrite(parse_rewrite_messages(messages))
         if not isinstance(text, str):
             raise TypeError(
                 f"{type(self.rewriter).__name__}.rewrite returned {type(text).__name__}"
             )
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(text))])
+        return text
 
 
 def as_chat_model(model: Any) -> Any:

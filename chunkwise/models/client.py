@@ -21,6 +21,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import BaseModel, ValidationError
 
 from chunkwise.errors import ConfigError
+from chunkwise.models.adapter import TASK_TAG  # every call is tagged with its task
 from chunkwise.models.factory import build_chat_model, endpoint_of, env_fingerprint
 from chunkwise.models.limiter import RateLimiter, limiter_for
 from chunkwise.models.limits import limits_for
@@ -38,7 +39,6 @@ from chunkwise.runtime.blobs import BlobStore
 from chunkwise.runtime.progress import emit
 
 T = TypeVar("T", bound=BaseModel)
-TASK_TAG = "chunkwise:"  # every call is tagged with its task, for traces and scripted models
 Prompt = str | Sequence[BaseMessage]
 ModelRef = str | BaseChatModel
 DEFAULT_OUTPUT_ESTIMATE = 512  # output tokens booked against --tpm when --max-new-tokens is unset

@@ -10,7 +10,7 @@ without a real model.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import RunnableConfig, RunnableLambda
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-TASK_TAG = "chunkwise:"
+from chunkwise.models.adapter import task_from_tags
 
 
 @dataclass(frozen=True)
@@ -42,13 +42,6 @@ class ScriptedCall:
 
 
 Responder = Callable[[ScriptedCall], Any]
-
-
-def _task_from(tags: Sequence[str] | None) -> str:
-    for tag in tags or ():
-        if tag.startswith(TASK_TAG):
-            return tag[len(TASK_TAG):]
-    return "unknown"
 
 
 def _words(text: str) -> int:
@@ -100,7 +93,7 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        call = ScriptedCall(_task_from(getattr(run_manager, "tags", None)), tuple(messages))
+        call = ScriptedCall(task_from_tags(getattr(run_manager, "tags", None)), tuple(messages))
         text = str(self._answer(call))
         message = AIMessage(
             text,
@@ -117,7 +110,7 @@ class ScriptedChatModel(BaseChatModel):
     ) -> RunnableLambda[Any, Any]:
         def run(messages: Any, config: RunnableConfig) -> Any:
             msgs = tuple(messages.to_messages() if hasattr(messages, "to_messages") else messages)
-            call = ScriptedCall(_task_from(config.get("tags")), msgs, schema)
+            call = ScriptedCall(task_from_tags(config.get("tags")), msgs, schema)
             value = self._answer(call)
             parsed: Any = value
             error: Exception | None = None
