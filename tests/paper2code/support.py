@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -32,3 +34,22 @@ def paper_model(**overrides: Callable[[ScriptedCall], Any]) -> ScriptedChatModel
     }
     responders.update(overrides)
     return ScriptedChatModel(responders=responders)
+
+
+class ConcurrencyProbe:
+    """A slow summarize responder that records how many calls ran at once."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.active = 0
+        self.peak = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, call: ScriptedCall) -> str:
+        with self._lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+        time.sleep(self.seconds)
+        with self._lock:
+            self.active -= 1
+        return "notes"

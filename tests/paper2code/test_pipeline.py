@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +10,7 @@ from chunkwise.errors import ConfigError
 from chunkwise.models.retry import ModelCallError
 from chunkwise.models.settings import ModelSettings
 from tests.paper2code.conftest import Runner
-from tests.paper2code.support import paper_model, part_of
+from tests.paper2code.support import ConcurrencyProbe, paper_model, part_of
 
 SEED_KEYS = {
     "success", "paper_id", "paper_title", "code", "model_used", "dataset_recommendations",
@@ -51,22 +49,11 @@ def test_summaries_reach_the_code_prompt_in_order(run_paper: Runner, example_pap
 
 
 def test_chunks_run_in_parallel_within_the_bound(run_paper: Runner, example_paper: Path) -> None:
-    active, peak, lock = 0, 0, threading.Lock()
-
-    def slow(call: object) -> str:
-        nonlocal active, peak
-        with lock:
-            active += 1
-            peak = max(peak, active)
-        time.sleep(0.2)
-        with lock:
-            active -= 1
-        return "notes"
-
-    result = run_paper(example_paper, paper_model(summarize_chunk=slow), concurrency=3,
+    probe = ConcurrencyProbe(0.2)
+    result = run_paper(example_paper, paper_model(summarize_chunk=probe), concurrency=3,
                        num_chunks=6).values["result"]
     assert result["success"]
-    assert 2 <= peak <= 3
+    assert 2 <= probe.peak <= 3
 
 
 def test_failed_chunks_do_not_stop_the_others(run_paper: Runner, example_paper: Path) -> None:
@@ -153,25 +140,14 @@ def test_a_finished_run_returns_its_result_without_calls(
 def test_sequential_mode_sends_one_request_at_a_time(tmp_path: Path, example_paper: Path) -> None:
     from chunkwise.api.paper2code import ChunkedPyTorchGenerator
 
-    active, peak, lock = 0, 0, threading.Lock()
-
-    def slow(call: object) -> str:
-        nonlocal active, peak
-        with lock:
-            active += 1
-            peak = max(peak, active)
-        time.sleep(0.1)
-        with lock:
-            active -= 1
-        return "notes"
-
-    model = paper_model(summarize_chunk=slow)
+    probe = ConcurrencyProbe(0.1)
+    model = paper_model(summarize_chunk=probe)
     result = ChunkedPyTorchGenerator(
         chunk_model=model, code_model=model, sequential=True, delay=0.05,
         checkpoint_db=str(tmp_path / "r.sqlite"),
     ).generate_code_for_paper(path=str(example_paper))
     assert result["success"] and result["successful_chunks"] == 5
-    assert peak == 1
+    assert probe.peak == 1
 
 
 def test_resuming_a_run_with_another_paper_is_refused(
