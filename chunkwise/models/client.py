@@ -376,6 +376,32 @@ def _without_sdk_retries(chat: BaseChatModel) -> tuple[BaseChatModel, int]:
     return chat, 1
 
 
+def _client(
+    chat: BaseChatModel,
+    *,
+    name: str,
+    model_id: str,
+    endpoint: str,
+    settings: ModelSettings,
+    store: BlobStore | None,
+    **extra: Any,
+) -> ModelClient:
+    """A client whose window and output cap come from settings, the model, or known limits."""
+    limits = limits_for(model_id)
+    window = settings.context_window or int(getattr(chat, "context_window", 0) or 0)
+    return ModelClient(
+        chat,
+        name=name,
+        endpoint=endpoint,
+        settings=settings,
+        context_window=window or limits.context_window,
+        max_output_tokens=settings.max_new_tokens or limits.max_output_tokens,
+        limiter=_limiter(endpoint, settings),
+        store=store,
+        **extra,
+    )
+
+
 def get_client(
     ref: ModelRef, settings: ModelSettings, *, store: BlobStore | None = None
 ) -> ModelClient:
@@ -384,21 +410,15 @@ def get_client(
     if isinstance(ref, BaseChatModel):
         chat, sdk_attempts = _without_sdk_retries(ref)
         name = _instance_spec(ref)
-        provider = name.split(":", 1)[0]
-        limits = limits_for(name)
-        window = settings.context_window or int(getattr(ref, "context_window", 0) or 0)
-        endpoint = f"instance:{type(ref).__name__}:{id(ref)}"
         custom_url = bool(getattr(ref, "openai_api_base", None))
-        return ModelClient(
+        return _client(
             chat,
             name=name,
-            endpoint=endpoint,
+            model_id=name,
+            endpoint=f"instance:{type(ref).__name__}:{id(ref)}",
             settings=settings,
-            context_window=window or limits.context_window,
-            max_output_tokens=settings.max_new_tokens or limits.max_output_tokens,
-            limiter=_limiter(endpoint, settings),
             store=store,
-            structured_method=_default_method(provider, settings, custom_url),
+            structured_method=_default_method(name.split(":", 1)[0], settings, custom_url),
             sdk_attempts=sdk_attempts,
             cache_scope=f"instance:{type(ref).__name__}",
         )
@@ -417,20 +437,16 @@ def get_client(
                 chat_model = build_chat_model(spec, settings)
                 with _CHAT_LOCK:
                     _CHAT_MODELS[key] = chat_model
-    limits = limits_for(spec.model)
-    window = settings.context_window or int(getattr(chat_model, "context_window", 0) or 0)
     endpoint = endpoint_of(spec, settings)
-    return ModelClient(
+    return _client(
         chat_model,
         name=str(spec),
+        model_id=spec.model,
         endpoint=endpoint,
         settings=settings,
-        context_window=window or limits.context_window,
-        max_output_tokens=settings.max_new_tokens or limits.max_output_tokens,
-        limiter=_limiter(endpoint, settings),
         store=store,
         structured_method=_default_method(
-                spec.provider, settings, not endpoint.startswith("openai:https://api.openai.com")
+            spec.provider, settings, not endpoint.startswith("openai:https://api.openai.com")
         ),
     )
 

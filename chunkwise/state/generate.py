@@ -338,13 +338,7 @@ class GenerateOutput(TypedDict):
     result: dict[str, Any]
 
 
-class GenerateState(TypedDict):
-    manual_plan: NotRequired[dict[str, Any]]
-    topic: NotRequired[str]
-    objective: NotRequired[str]
-    audience: NotRequired[str]
-    tone: NotRequired[str]
-    target_words: NotRequired[int]
+class GenerateState(GenerateInput):
     plan_key: NotRequired[str]  # the GenerationPlan as JSON in the blob store
     section_count: NotRequired[int]
     cursor: NotRequired[int]

@@ -85,9 +85,7 @@ class Paper2CodeOutput(TypedDict):
     result: dict[str, Any]
 
 
-class Paper2CodeState(TypedDict):
-    paper_path: NotRequired[str]
-    paper_id: NotRequired[str]
+class Paper2CodeState(Paper2CodeInput):
     paper_title: NotRequired[str]
     doc_key: NotRequired[str]
     doc_chars: NotRequired[int]
