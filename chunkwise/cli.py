@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from chunkwise import __version__
-from chunkwise.errors import ChunkwiseError, ConfigError, InputError, RunFailed
+from chunkwise.errors import ChunkwiseError, ConfigError, InputError
 
 # subcommand name -> module in chunkwise.commands exposing add_parser(subparsers) and run(args)
 COMMANDS = ("paper2code", "rephrase", "generate", "models")
@@ -44,11 +44,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (InputError, ConfigError) as exc:
         print(f"chunkwise: error: {exc}", file=sys.stderr)
         return 2
-    except RunFailed as exc:
+    except ChunkwiseError as exc:  # the run failed (a model call, too few parts done...)
         print(f"chunkwise: run failed: {exc}", file=sys.stderr)
-        return 1
-    except ChunkwiseError as exc:
-        print(f"chunkwise: error: {exc}", file=sys.stderr)
+        if run_id := getattr(args, "run_id", None):
+            print(f"chunkwise: the checkpoint is kept: rerun with --run-id {run_id} to continue",
+                  file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         run_id = getattr(args, "run_id", None)

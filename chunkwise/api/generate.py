@@ -28,18 +28,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import RunnableConfig, RunnableLambda
 from pydantic import BaseModel, ValidationError
 
-from chunkwise.errors import ConfigError, InputError
-from chunkwise.graphs.generate import build_graph, is_done
-from chunkwise.models.adapter import TextFunctionChatModel, task_from_tags
+from chunkwise.errors import InputError
+from chunkwise.graphs.generate import PIPELINE
+from chunkwise.models.adapter import TextFunctionChatModel, adapt_model, task_from_tags
 from chunkwise.models.settings import ModelSettings
 from chunkwise.nodes.generate.common import tokenizer_name
 from chunkwise.runtime.paths import blob_location_for, default_checkpoint_db
-from chunkwise.runtime.runner import EventHandler, new_run_id, run_graph
+from chunkwise.runtime.runner import EventHandler, run_pipeline
 from chunkwise.state.generate import (
     GenerateContext,
     GenerationPlan,
@@ -155,14 +154,12 @@ class LLMRequestChatModel(TextFunctionChatModel):
 
 def as_chat_model(model: Any) -> Any:
     """A spec string, a chat model or None as given; a `generate(LLMRequest)` object adapted."""
-    if model is None or isinstance(model, str | BaseChatModel):
-        return model
-    if callable(getattr(model, "generate", None)):
-        name = f"{type(model).__module__}.{type(model).__qualname__}"
-        return LLMRequestChatModel(llm=model, model_name=name)
-    raise ConfigError(
-        "model must be a spec string, a LangChain chat model or an object with "
-        f"generate(LLMRequest) -> str, not {type(model).__name__}"
+    return adapt_model(
+        model,
+        "generate(LLMRequest) -> str",
+        lambda m: LLMRequestChatModel(
+            llm=m, model_name=f"{type(m).__module__}.{type(m).__qualname__}"
+        ),
     )
 
 
@@ -266,25 +263,23 @@ class ChunkWiseGenerationPipeline:
                 target_words = words_for_tokens(target_tokens, tokenizer_name(self.tokenizer))
             payload = {"topic": topic, "objective": objective, "audience": audience,
                        "tone": tone, "target_words": target_words}
-        run_id = run_id or new_run_id("generate")
-        outcome = run_graph(
-            build_graph(),
+        outcome = run_pipeline(
+            PIPELINE,
             input=payload,
             context=self.context,
-            run_id=run_id,
             checkpoint_db=self.checkpoint_db,
-            is_done=is_done,
+            run_id=run_id,
             max_concurrency=self.config.max_concurrency,
             on_event=self.on_event,
         )
-        result = outcome.values["result"]
+        result = outcome.require_result()
         store = self.context.store()
         return GenerationResult(
-            final_text=store.get(result["final_text_key"]),
-            plan=GenerationPlan.model_validate(result["plan"]),
-            section_outputs=[store.get(s["text_key"]) for s in result["sections"]],
-            final_state=StateTable.model_validate(result["state_table"]),
-            qc_report=QCReport.model_validate(result["qc_report"]),
-            run_id=run_id,
-            report=result,
+            final_text=store.get(result.final_text_key),
+            plan=result.plan,
+            section_outputs=[store.get(s.text_key) for s in result.sections],
+            final_state=result.state_table,
+            qc_report=result.qc_report,
+            run_id=outcome.run_id,
+            report=result.to_dict(),
         )

@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from chunkwise.errors import ChunkwiseError, InputError
-from chunkwise.graphs.paper2code import RESTART_FROM, build_graph, is_done
+from chunkwise.graphs.paper2code import PIPELINE
 from chunkwise.models.defaults import resolve_spec
 from chunkwise.models.settings import ModelSettings, chunk_processing_delay
 from chunkwise.runtime.paths import blob_location_for, default_checkpoint_db
-from chunkwise.runtime.runner import EventHandler, new_run_id, run_graph
+from chunkwise.runtime.runner import EventHandler, new_run_id, run_pipeline
 from chunkwise.state.paper2code import Paper2CodeContext
 from chunkwise.text.loaders import PaperSource
 
@@ -74,25 +74,23 @@ class ChunkedPyTorchGenerator:
         self, paper_id: str | None = None, path: str | None = None, *, run_id: str | None = None
     ) -> dict[str, Any]:
         """The seed's result dictionary, plus `run_id` and `usage`; never raises for bad input."""
-        run_id = run_id or new_run_id("paper2code")
+        run_id = run_id or new_run_id(PIPELINE.name)
         try:
             if not paper_id and not path:
                 raise InputError("give paper_id or path")
             payload = {"paper_path": str(path)} if path else {"paper_id": str(paper_id)}
             if path and paper_id:
                 payload["paper_id"] = str(paper_id)
-            outcome = run_graph(
-                build_graph(),
+            outcome = run_pipeline(
+                PIPELINE,
                 input=payload,
                 context=self.context,
-                run_id=run_id,
                 checkpoint_db=self.checkpoint_db,
-                is_done=is_done,
-                restart_from=RESTART_FROM,
+                run_id=run_id,
                 max_concurrency=self.concurrency,
                 on_event=self.on_event,
             )
+            return outcome.require_result().to_dict()
         except ChunkwiseError as exc:
             return {"success": False, "paper_id": paper_id or "", "error": str(exc),
                     "run_id": run_id}
-        return {**outcome.values["result"], "run_id": run_id}

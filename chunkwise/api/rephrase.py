@@ -19,17 +19,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
-from chunkwise.errors import ConfigError, RunFailed
-from chunkwise.graphs.rephrase import build_graph, is_done
-from chunkwise.models.adapter import TextFunctionChatModel
+from chunkwise.graphs.rephrase import PIPELINE
+from chunkwise.models.adapter import TextFunctionChatModel, adapt_model
 from chunkwise.models.settings import ModelSettings
 from chunkwise.prompts.rephrase import STYLES, RewriteRequest, parse_rewrite_messages
 from chunkwise.runtime.paths import blob_location_for, default_checkpoint_db
-from chunkwise.runtime.runner import EventHandler, new_run_id, run_graph
-from chunkwise.state.rephrase import RephraseContext, RephraseReport
+from chunkwise.runtime.runner import EventHandler, run_pipeline
+from chunkwise.state.rephrase import RephraseContext, RephraseReport, RephraseResult
 from chunkwise.text.fidelity import CheckResult, ChunkSample
 from chunkwise.text.tokens import TiktokenTokenizer, Tokenizer, WhitespaceTokenizer
 
@@ -39,7 +37,7 @@ __all__ = [
     "ChunkSample",
     "ChunkWiseRephrasePipeline",
     "PipelineConfig",
-    "RephraseResult",
+    "RephraseRun",
     "RewriteModel",
     "RewriteModelChat",
     "RewriteRequest",
@@ -66,10 +64,14 @@ class PipelineConfig:
 
 
 @dataclass(frozen=True)
-class RephraseResult:
+class RephraseRun:
+    """What `run_with_report` returns: the text, its full report, and the run's typed result
+    (blob keys, usage) under the id that resumes it."""
+
     text: str
     report: RephraseReport
     run_id: str
+    result: RephraseResult
 
 
 class RewriteModelChat(TextFunctionChatModel):
@@ -90,13 +92,10 @@ class RewriteModelChat(TextFunctionChatModel):
 
 def as_chat_model(model: Any) -> Any:
     """Chat models and spec strings pass through; `rewrite()` objects are wrapped."""
-    if model is None or isinstance(model, str | BaseChatModel):
-        return model
-    if isinstance(model, RewriteModel):
-        return RewriteModelChat(rewriter=model, model_name=type(model).__name__)
-    raise ConfigError(
-        f"model must be a LangChain chat model, a spec string or an object with "
-        f"rewrite(RewriteRequest) -> str, not {type(model).__name__}"
+    return adapt_model(
+        model,
+        "rewrite(RewriteRequest) -> str",
+        lambda m: RewriteModelChat(rewriter=m, model_name=type(m).__name__),
     )
 
 
@@ -161,25 +160,22 @@ class ChunkWiseRephrasePipeline:
         *,
         style: str | None = None,
         run_id: str | None = None,
-    ) -> RephraseResult:
-        run_id = run_id or new_run_id("rephrase")
+    ) -> RephraseRun:
         store = self.context.store()
         payload: dict[str, Any] = {"text_key": store.put(text)}
         if style or self.style:
             payload["style"] = style or self.style
         if style_instruction is not None:
             payload["style_instruction"] = style_instruction
-        outcome = run_graph(
-            build_graph(),
+        outcome = run_pipeline(
+            PIPELINE,
             input=payload,
             context=self.context,
-            run_id=run_id,
             checkpoint_db=self.checkpoint_db,
-            is_done=is_done,
+            run_id=run_id,
             on_event=self.on_event,
         )
-        if not is_done(outcome.values):
-            raise RunFailed(f"rephrase run {run_id} did not finish; run it again to resume")
-        report = RephraseReport.load(store, outcome.values["report_key"])
-        self.last_report, self.last_run_id = report, run_id
-        return RephraseResult(store.get(outcome.values["output_key"]), report, run_id)
+        result = outcome.require_result()
+        report = RephraseReport.load(store, result.report_key)
+        self.last_report, self.last_run_id = report, outcome.run_id
+        return RephraseRun(store.get(result.output_key), report, outcome.run_id, result)

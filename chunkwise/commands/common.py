@@ -8,19 +8,18 @@ command, so a user learns them once.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from langgraph.graph.state import StateGraph
-
 from chunkwise.commands.progress import ProgressBar
-from chunkwise.errors import ConfigError, RunFailed
-from chunkwise.models.retry import ModelCallError
+from chunkwise.errors import ConfigError
 from chunkwise.models.settings import ModelSettings
-from chunkwise.runtime.context import BaseContext, describe_models
-from chunkwise.runtime.paths import default_checkpoint_db
-from chunkwise.runtime.runner import RunOutcome, new_run_id, run_graph
+from chunkwise.runtime.paths import blob_location_for, default_checkpoint_db
+from chunkwise.runtime.pipeline import Pipeline, R
+from chunkwise.runtime.runner import RunOutcome, new_run_id, run_pipeline
+from chunkwise.state.context import BaseContext, describe_models
 
 
 def add_model_flags(parser: argparse.ArgumentParser, roles: list[str]) -> None:
@@ -85,9 +84,21 @@ def model_settings(args: argparse.Namespace) -> ModelSettings:
     )
 
 
-def role_model(args: argparse.Namespace, role: str) -> str | None:
+# Tests put a chat model here (e.g. a ScriptedChatModel) to run any command without a backend.
+MODEL_OVERRIDE: Any = None
+
+
+def role_model(args: argparse.Namespace, role: str) -> Any:
     """`--<role>-model`, else `--model`, else None (defaults decide)."""
+    if MODEL_OVERRIDE is not None:
+        return MODEL_OVERRIDE
     return getattr(args, f"{role.replace('-', '_')}_model", None) or args.model
+
+
+def context_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The `BaseContext` fields every command sets from its flags: model settings and the blob
+    store beside the checkpoint database."""
+    return {"models": model_settings(args), "blob_store": blob_location_for(checkpoint_db(args))}
 
 
 def checkpoint_db(args: argparse.Namespace) -> str:
@@ -100,18 +111,22 @@ def say(message: str, *, quiet: bool = False) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-def write_json(path: str | None, payload: Any) -> None:
-    if not path:
-        return
-    import json
-    from pathlib import Path
-
+def write_output(path: str | Path, data: str | bytes, flag: str) -> None:
+    """Write a command's output file (folders made as needed); a failure names the flag."""
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        if isinstance(data, bytes):
+            target.write_bytes(data)
+        else:
+            target.write_text(data, "utf-8")
     except OSError as exc:
-        raise ConfigError(f"--json {path}: cannot write ({exc.strerror})") from None
+        raise ConfigError(f"{flag} {path}: cannot write ({exc.strerror})") from None
+
+
+def write_json(path: str | None, payload: Any) -> None:
+    if path:
+        write_output(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n", "--json")
 
 
 def prepare_run(
@@ -130,33 +145,28 @@ def prepare_run(
 
 def run_with_progress(
     args: argparse.Namespace,
-    builder: StateGraph[Any, Any, Any, Any],
+    pipeline: Pipeline[R],
     *,
-    run_id: str,
     payload: dict[str, Any],
     context: BaseContext,
-    db: str,
-    is_done: Callable[[dict[str, Any]], bool],
-    restart_from: str | None = None,
+    run_id: str | None = None,
     max_concurrency: int | None = None,
-) -> RunOutcome:
-    """`run_graph` under a progress bar; a model failure that escapes a node keeps the run."""
+) -> RunOutcome[R]:
+    """`run_pipeline` under a progress bar, with the command's checkpoint database."""
     bar = ProgressBar(enabled=not args.quiet)
+    run_id = run_id or args.run_id
     try:
-        return run_graph(
-            builder,
+        outcome = run_pipeline(
+            pipeline,
             input=payload,
             context=context,
+            checkpoint_db=checkpoint_db(args),
             run_id=run_id,
-            checkpoint_db=db,
-            is_done=is_done,
-            restart_from=restart_from,
             max_concurrency=max_concurrency,
             on_event=bar,
         )
-    except ModelCallError as exc:
-        raise RunFailed(
-            f"{exc}; the checkpoint is kept: rerun with --run-id {args.run_id} to continue"
-        ) from None
     finally:
         bar.close()
+    if outcome.status == "finished":
+        say(f"run {outcome.run_id} had finished: returning its stored result", quiet=args.quiet)
+    return outcome

@@ -17,18 +17,16 @@ from pydantic import ValidationError
 from chunkwise.commands.common import (
     add_model_flags,
     add_run_flags,
-    checkpoint_db,
-    model_settings,
+    context_options,
     prepare_run,
     role_model,
     run_with_progress,
     say,
     write_json,
+    write_output,
 )
 from chunkwise.errors import ConfigError, InputError
-from chunkwise.graphs.generate import build_graph, is_done
-from chunkwise.models.usage import Usage
-from chunkwise.runtime.paths import blob_location_for
+from chunkwise.graphs.generate import PIPELINE
 from chunkwise.state.generate import (
     GenerateContext,
     GenerationPlan,
@@ -37,9 +35,6 @@ from chunkwise.state.generate import (
 )
 
 ROLES = ["planner", "writer", "judge"]
-
-# Tests put a chat model here (e.g. a ScriptedChatModel) to run the command without a backend.
-MODEL_OVERRIDE: Any = None
 
 
 def add_parser(sub: Any) -> None:
@@ -120,7 +115,7 @@ def _payload(args: argparse.Namespace) -> dict[str, Any]:
             "tone": args.tone, "target_words": words}
 
 
-def _context(args: argparse.Namespace, db: str) -> GenerateContext:
+def _context(args: argparse.Namespace) -> GenerateContext:
     if args.prefix_window_tokens < 0:
         raise ConfigError("--prefix-window-tokens must not be negative")
     if args.max_retries < 0:
@@ -129,60 +124,49 @@ def _context(args: argparse.Namespace, db: str) -> GenerateContext:
         raise ConfigError("--min-length-score must be between 0 and 100")
     if args.concurrency < 1:
         raise ConfigError("--concurrency must be at least 1")
-    models = {role: MODEL_OVERRIDE if MODEL_OVERRIDE is not None else role_model(args, role)
-              for role in ROLES}
     return GenerateContext(
-        planner_model=models["planner"],
-        writer_model=models["writer"],
-        judge_model=models["judge"],
-        models=model_settings(args),
-        blob_store=blob_location_for(db),
+        planner_model=role_model(args, "planner"),
+        writer_model=role_model(args, "writer"),
+        judge_model=role_model(args, "judge"),
         prefix_window_tokens=args.prefix_window_tokens,
         max_retries=args.max_retries,
         consistency_pass=not args.disable_consistency_pass,
         qc_judge=args.qc_judge,
         min_length_score=args.min_length_score,
+        **context_options(args),
     )
 
 
 def run(args: argparse.Namespace) -> int:
     payload = _payload(args)
-    db = checkpoint_db(args)
-    context = _context(args, db)
+    context = _context(args)
     roles = {"planner": context.planner_model, "writer": context.writer_model,
              "judge": context.judge_model}
     if "manual_plan" in payload:
         roles.pop("planner")
     if not context.consistency_pass and not context.qc_judge:
         roles.pop("judge")
-    prepare_run(args, context, roles, "generate")
+    prepare_run(args, context, roles, PIPELINE.name)
     started = time.monotonic()
     outcome = run_with_progress(
-        args, build_graph(), run_id=args.run_id, payload=payload, context=context, db=db,
-        is_done=is_done, max_concurrency=args.concurrency,
+        args, PIPELINE, payload=payload, context=context, max_concurrency=args.concurrency
     )
-    if outcome.status == "finished":
-        say(f"run {args.run_id} had finished: returning its stored result", quiet=args.quiet)
-    result = {**outcome.values["result"], "run_id": args.run_id}
-    text = context.store().get(result["final_text_key"])
+    result = outcome.require_result()
+    text = context.store().get(result.final_text_key)
     if args.output:
-        try:
-            Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.output).write_text(text + "\n", "utf-8")
-        except OSError as exc:
-            raise ConfigError(f"--output {args.output}: cannot write ({exc.strerror})") from None
+        write_output(args.output, text + "\n", "--output")
     else:
         print(text)
-    write_json(args.json_path, result)
-    report = result["qc_report"]
-    issues = sum(not s["passed"] for s in report["sections"])
-    qc_line = "QC passed" if report["passed"] else f"QC: {issues} section(s) with issues"
-    usage = Usage.model_validate(result.get("usage") or {})
+    write_json(args.json_path, result.to_dict())
+    report = result.qc_report
+    issues = sum(not s.passed for s in report.sections)
+    qc_line = "QC passed" if report.passed else f"QC: {issues} section(s) with issues"
     where = f"wrote {args.output}" if args.output else "text on stdout"
     say(
-        f"done: {where} · {result['words']}/{result['target_words']} words "
-        f"(length score {result['length_score']:.0f}) · {len(report['sections'])} sections · "
-        f"{qc_line} · {usage.line()} · {time.monotonic() - started:.1f}s · run {args.run_id}",
+        f"done: {where} · {result.words}/{result.target_words} words "
+        f"(length score {result.length_score:.0f}) · {len(report.sections)} sections · "
+        f"{qc_line} · {result.usage.line()} · {time.monotonic() - started:.1f}s · "
+        f"run {args.run_id}",
         quiet=args.quiet,
     )
     return 0

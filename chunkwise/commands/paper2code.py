@@ -4,25 +4,22 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 from typing import Any
 
 from chunkwise.commands.common import (
     add_model_flags,
     add_run_flags,
-    checkpoint_db,
-    model_settings,
+    context_options,
     prepare_run,
     role_model,
     run_with_progress,
     say,
     write_json,
+    write_output,
 )
 from chunkwise.errors import ConfigError, InputError
-from chunkwise.graphs.paper2code import RESTART_FROM, build_graph, is_done
+from chunkwise.graphs.paper2code import PIPELINE
 from chunkwise.models.settings import chunk_processing_delay
-from chunkwise.models.usage import Usage
-from chunkwise.runtime.paths import blob_location_for
 from chunkwise.state.paper2code import Paper2CodeContext
 
 
@@ -63,26 +60,25 @@ def add_parser(sub: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def _context(args: argparse.Namespace, db: str) -> tuple[Paper2CodeContext, int]:
+def _context(args: argparse.Namespace) -> tuple[Paper2CodeContext, int]:
     if not 0 < args.min_success_ratio <= 1:
         raise ConfigError("--min-success-ratio must be in (0, 1]")
     if args.concurrency < 1:
         raise ConfigError("--concurrency must be at least 1")
-    settings = model_settings(args)
+    options = context_options(args)
     if args.sequential:
         delay = args.delay if args.delay is not None else chunk_processing_delay(default=2.0)
         if delay < 0:
             raise ConfigError("--delay must not be negative")
-        settings = settings.with_(min_interval=delay, max_in_flight=1)
+        options["models"] = options["models"].with_(min_interval=delay, max_in_flight=1)
     context = Paper2CodeContext(
         chunk_model=role_model(args, "chunk"),
         code_model=role_model(args, "code"),
-        models=settings,
         num_chunks=args.num_chunks,
         chunk_tokens=args.chunk_tokens,
         min_success_ratio=args.min_success_ratio,
-        blob_store=blob_location_for(db),
         **({"papers_dir": args.papers_dir} if args.papers_dir else {}),
+        **options,
     )
     return context, 1 if args.sequential else args.concurrency
 
@@ -90,36 +86,28 @@ def _context(args: argparse.Namespace, db: str) -> tuple[Paper2CodeContext, int]
 def run(args: argparse.Namespace) -> int:
     if not args.paper and not args.paper_id:
         raise InputError("give a paper file (chunkwise paper2code PAPER) or --paper-id ID")
-    db = checkpoint_db(args)
-    context, concurrency = _context(args, db)
+    context, concurrency = _context(args)
     prepare_run(args, context, {"chunk": context.chunk_model, "code": context.code_model},
-                "paper2code")
+                PIPELINE.name)
     payload = {"paper_path": args.paper} if args.paper else {"paper_id": args.paper_id}
     started = time.monotonic()
     outcome = run_with_progress(
-        args, build_graph(), run_id=args.run_id, payload=payload, context=context, db=db,
-        is_done=is_done, restart_from=RESTART_FROM, max_concurrency=concurrency,
+        args, PIPELINE, payload=payload, context=context, max_concurrency=concurrency
     )
-    result = {**outcome.values["result"], "run_id": args.run_id}
-    write_json(args.json_path, result)
-    if outcome.status == "finished":
-        say(f"run {args.run_id} had finished: returning its stored result", quiet=args.quiet)
-    usage = Usage.model_validate(result.get("usage") or {})
-    if not result["success"]:
-        say(f"chunkwise: run failed: {result.get('error')}")
+    result = outcome.require_result()
+    write_json(args.json_path, result.to_dict())
+    if not result.success:
+        say(f"chunkwise: run failed: {result.error}")
         say(f"the checkpoint is kept: rerun with --run-id {args.run_id} to retry what failed")
         return 1
     if args.out:
-        try:
-            Path(args.out).write_text(result["code"], "utf-8")
-        except OSError as exc:
-            raise ConfigError(f"--out {args.out}: cannot write ({exc.strerror})") from None
+        write_output(args.out, result.code, "--out")
     else:
-        print(result["code"], end="")
+        print(result.code, end="")
     where = f"wrote {args.out}" if args.out else "code on stdout"
     say(
-        f"done: {where} · {result['successful_chunks']}/{result['num_chunks']} chunks · "
-        f"dataset: {result['recommended_dataset'] or '-'} · {usage.line()} · "
+        f"done: {where} · {result.successful_chunks}/{result.num_chunks} chunks · "
+        f"dataset: {result.recommended_dataset or '-'} · {result.usage.line()} · "
         f"{time.monotonic() - started:.1f}s · run {args.run_id}"
     )
     return 0

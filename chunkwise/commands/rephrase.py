@@ -19,18 +19,17 @@ from typing import Any
 from chunkwise.commands.common import (
     add_model_flags,
     add_run_flags,
-    checkpoint_db,
-    model_settings,
+    context_options,
     prepare_run,
     role_model,
     run_with_progress,
     say,
     write_json,
+    write_output,
 )
-from chunkwise.errors import ConfigError, InputError, RunFailed
-from chunkwise.graphs.rephrase import build_graph, is_done
+from chunkwise.errors import ConfigError, InputError
+from chunkwise.graphs.rephrase import PIPELINE
 from chunkwise.prompts.rephrase import STYLES, Style, resolve_style
-from chunkwise.runtime.paths import blob_location_for
 from chunkwise.state.rephrase import RephraseContext
 from chunkwise.text.decoding import decode_text
 from chunkwise.text.fidelity import resolve_checks
@@ -38,9 +37,6 @@ from chunkwise.text.loaders import load_document
 
 ROLES = ["rewriter", "judge"]
 MIN_CHUNK_TOKENS = 256  # smaller parts cost more prompt than text and lose the thread
-
-# Tests put a chat model here (e.g. a ScriptedChatModel) to run the command without a backend.
-MODEL_OVERRIDE: Any = None
 
 
 def add_parser(sub: Any) -> None:
@@ -216,14 +212,6 @@ def encode_output(text: str, form: FileForm) -> tuple[bytes, str | None]:
         return bom + text.encode("utf-8"), f"the rewrite needs characters {form.encoding} lacks"
 
 
-def _write(path: Path, data: bytes) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    except OSError as exc:
-        raise ConfigError(f"--output {path}: cannot write ({exc.strerror})") from None
-
-
 def per_style(path: str, style: str, many: bool) -> Path:
     """`out.txt` for one style, `out.<style>.txt` for each of several."""
     target = Path(path)
@@ -251,7 +239,7 @@ def _styles(args: argparse.Namespace) -> list[tuple[Style, dict[str, str]]]:
     return [(STYLES[name], {"style": name}) for name in chosen]
 
 
-def _context(args: argparse.Namespace, db: str) -> RephraseContext:
+def _context(args: argparse.Namespace) -> RephraseContext:
     if args.chunk_tokens < MIN_CHUNK_TOKENS:
         raise ConfigError(
             f"--chunk-tokens must be at least {MIN_CHUNK_TOKENS}, got {args.chunk_tokens}"
@@ -276,8 +264,8 @@ def _context(args: argparse.Namespace, db: str) -> RephraseContext:
             raise ConfigError(f"--{flag.replace('_', '-')} must be positive")
     checks = resolve_checks(args.checks.split(",")) if args.checks is not None else None
     return RephraseContext(
-        rewriter_model=MODEL_OVERRIDE or role_model(args, "rewriter"),
-        judge_model=MODEL_OVERRIDE or role_model(args, "judge"),
+        rewriter_model=role_model(args, "rewriter"),
+        judge_model=role_model(args, "judge"),
         judge=args.judge or bool(args.judge_model),
         judge_min_score=args.min_judge_score,
         tokenizer=args.tokenizer,
@@ -288,15 +276,13 @@ def _context(args: argparse.Namespace, db: str) -> RephraseContext:
         checks=checks,
         min_length_ratio=args.min_length_ratio,
         max_length_ratio=args.max_length_ratio,
-        models=model_settings(args),
-        blob_store=blob_location_for(db),
+        **context_options(args),
     )
 
 
 def run(args: argparse.Namespace) -> int:
     styles = _styles(args)
-    db = checkpoint_db(args)
-    context = _context(args, db)
+    context = _context(args)
     if Path(args.output).resolve() == Path(args.input).resolve():
         raise ConfigError("--output must not be the --input file; write the rewrite elsewhere")
     text, form = read_input(args.input)
@@ -304,28 +290,24 @@ def run(args: argparse.Namespace) -> int:
     roles = {"rewriter": context.rewriter_model}
     if context.judge:
         roles["judge"] = context.judge_model
-    base_id = prepare_run(args, context, roles, "rephrase")
+    base_id = prepare_run(args, context, roles, PIPELINE.name)
     text_key = context.store().put(text)
     many = len(styles) > 1
     for style, choice in styles:
-        run_id = f"{base_id}.{style.name}" if many else base_id
         started = time.monotonic()
         outcome = run_with_progress(
-            args, build_graph(), run_id=run_id, payload={"text_key": text_key, **choice},
-            context=context, db=db, is_done=is_done,
+            args, PIPELINE, payload={"text_key": text_key, **choice}, context=context,
+            run_id=f"{base_id}.{style.name}" if many else base_id,
         )
-        if not is_done(outcome.values):
-            raise RunFailed(f"run {run_id} stopped early; rerun with --run-id {base_id}")
-        if outcome.status == "finished":
-            say(f"run {run_id} had finished: writing its stored result", quiet=args.quiet)
+        result = outcome.require_result()
         output = per_style(args.output, style.name, many)
-        data, note = encode_output(context.store().get(outcome.values["output_key"]), form)
-        _write(output, data)
+        data, note = encode_output(context.store().get(result.output_key), form)
+        write_output(output, data, "--output")
         if note:
             say(f"note: {note}; wrote {output} as UTF-8", quiet=args.quiet)
         report = {
-            **json.loads(context.store().get(outcome.values["report_key"])),
-            "run_id": run_id,
+            **json.loads(context.store().get(result.report_key)),
+            "run_id": outcome.run_id,
             "input": args.input,
             "output": str(output),
         }

@@ -21,15 +21,16 @@ from chunkwise.nodes.generate.plan import make_plan
 from chunkwise.nodes.generate.quality import check_quality
 from chunkwise.nodes.generate.table import route_after_table, update_table
 from chunkwise.nodes.generate.write import review_section, route_after_review, write_section
+from chunkwise.runtime.pipeline import Pipeline
 from chunkwise.state.generate import (
+    CHECKPOINT_TYPES,
     ConsistencyTask,
     GenerateContext,
     GenerateInput,
     GenerateOutput,
+    GenerateResult,
     GenerateState,
 )
-
-Context = GenerateContext
 
 
 def build_graph() -> StateGraph[Any, Any, Any, Any]:
@@ -44,7 +45,6 @@ def build_graph() -> StateGraph[Any, Any, Any, Any]:
     builder.add_node(review_section)
     builder.add_node(update_table)
     builder.add_node(dispatch_consistency)
-    # a Send target takes its payload type, which LangGraph's add_node overloads do not accept
     # a node fed by Send payloads, not state: LangGraph's add_node overloads reject its type
     builder.add_node(review_consistency, input_schema=ConsistencyTask)  # type: ignore[arg-type, call-overload, unused-ignore]
     builder.add_node(check_quality)
@@ -67,9 +67,14 @@ def build_graph() -> StateGraph[Any, Any, Any, Any]:
     return builder
 
 
-def is_done(values: dict[str, Any]) -> bool:
-    """A finished run is returned as stored, with no model call."""
-    return bool((values.get("result") or {}).get("success"))
-
-
-graph = build_graph().compile(name="generate")
+PIPELINE = Pipeline(
+    name="generate",
+    description="Write a long text from a brief or a manual plan, section by section against "
+    "a state table; revise inconsistent sections; report QC (coverage, terms, repetition, "
+    "length).",
+    build=build_graph,
+    context_type=GenerateContext,
+    result_type=GenerateResult,
+    checkpoint_types=CHECKPOINT_TYPES,
+)
+graph = PIPELINE.compile()

@@ -1,8 +1,9 @@
 """paper2code: a long research paper -> section-aware chunks -> parallel summaries ->
 combined notes (collapsed while too long) -> dataset recommendation -> one PyTorch file.
 
-`graph` is compiled without a checkpointer so Studio and host systems attach their own; the
-CLI and `ChunkedPyTorchGenerator` run it under SQLite through `chunkwise.runtime.runner`.
+`PIPELINE` describes it for the runner; `graph` is compiled without a checkpointer so Studio
+and host systems attach their own. The CLI and `ChunkedPyTorchGenerator` run it under SQLite
+through `chunkwise.runtime.runner.run_pipeline`.
 """
 
 from __future__ import annotations
@@ -18,15 +19,15 @@ from chunkwise.nodes.paper2code.finalize import finalize
 from chunkwise.nodes.paper2code.load import load_paper
 from chunkwise.nodes.paper2code.split import split_paper
 from chunkwise.nodes.paper2code.summarize import dispatch_summaries, send_chunks, summarize_chunk
+from chunkwise.runtime.pipeline import Pipeline
 from chunkwise.state.paper2code import (
+    CHECKPOINT_TYPES,
     Paper2CodeContext,
     Paper2CodeInput,
     Paper2CodeOutput,
+    Paper2CodeResult,
     Paper2CodeState,
 )
-
-# A failed run restarts here: the dispatcher re-sends only chunks without a summary.
-RESTART_FROM = "split_paper"
 
 
 def build_graph() -> StateGraph[Any, Any, Any, Any]:
@@ -68,10 +69,15 @@ def build_graph() -> StateGraph[Any, Any, Any, Any]:
     return builder
 
 
-def is_done(values: dict[str, Any]) -> bool:
-    """A finished run whose result succeeded is returned as stored, with no model call."""
-    result = values.get("result") or {}
-    return bool(result.get("success"))
-
-
-graph = build_graph().compile(name="paper2code")
+PIPELINE = Pipeline(
+    name="paper2code",
+    description="A long research paper -> chunk summaries in parallel -> combined notes -> "
+    "dataset recommendations and one complete PyTorch file.",
+    build=build_graph,
+    context_type=Paper2CodeContext,
+    result_type=Paper2CodeResult,
+    checkpoint_types=CHECKPOINT_TYPES,
+    # a failed run restarts here: the dispatcher re-sends only chunks without a summary
+    restart_from="split_paper",
+)
+graph = PIPELINE.compile()

@@ -4,8 +4,9 @@ plan_chunks -> rewrite_chunk (a cycle, one part and one checkpoint per step) -> 
 Each part is rewritten with the style instruction, the end of the rewrite so far and the
 already-covered source overlap as context, verified, and retried with the reasons it failed.
 
-`graph` is compiled without a checkpointer so Studio and host systems attach their own; the
-CLI and `ChunkWiseRephrasePipeline` run it under SQLite through `chunkwise.runtime.runner`.
+`PIPELINE` describes it for the runner; `graph` is compiled without a checkpointer so Studio
+and host systems attach their own. The CLI and `ChunkWiseRephrasePipeline` run it under SQLite
+through `chunkwise.runtime.runner.run_pipeline`.
 """
 
 from __future__ import annotations
@@ -17,17 +18,17 @@ from langgraph.graph import END, START, StateGraph
 from chunkwise.nodes.rephrase.plan import next_step, plan_chunks
 from chunkwise.nodes.rephrase.rewrite import rewrite_chunk
 from chunkwise.nodes.rephrase.stitch import stitch_output
+from chunkwise.runtime.pipeline import Pipeline
 from chunkwise.state.rephrase import (
+    CHECKPOINT_TYPES,
     RephraseContext,
     RephraseInput,
     RephraseOutput,
+    RephraseResult,
     RephraseState,
 )
 
-Context = RephraseContext
 STEPS = ["rewrite_chunk", "stitch_output"]
-# One step per part: a whole book is thousands of steps, far beyond LangGraph's default of 25.
-RECURSION_LIMIT = 1_000_000
 
 
 def build_graph() -> StateGraph[Any, Any, Any, Any]:
@@ -47,10 +48,13 @@ def build_graph() -> StateGraph[Any, Any, Any, Any]:
     return builder
 
 
-def is_done(values: dict[str, Any]) -> bool:
-    """A finished run is returned as stored; parts that failed verification are flagged in
-    its report, not retried again."""
-    return bool(values.get("output_key"))
-
-
-graph = build_graph().compile(name="rephrase").with_config(recursion_limit=RECURSION_LIMIT)
+PIPELINE = Pipeline(
+    name="rephrase",
+    description="Rewrite a long document part by part in a style, each part conditioned on "
+    "the rewrite so far; verify every part and retry those that fail.",
+    build=build_graph,
+    context_type=RephraseContext,
+    result_type=RephraseResult,
+    checkpoint_types=CHECKPOINT_TYPES,
+)
+graph = PIPELINE.compile()

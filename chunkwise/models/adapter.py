@@ -8,7 +8,7 @@ call `chunkwise:<task>`, which is how an adapter (or a scripted test model) know
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -16,6 +16,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import ConfigDict
+
+from chunkwise.errors import ConfigError
 
 TASK_TAG = "chunkwise:"
 
@@ -51,3 +53,18 @@ class TextFunctionChatModel(BaseChatModel):
     ) -> ChatResult:
         text = self.answer(task_from_tags(getattr(run_manager, "tags", None)), messages)
         return ChatResult(generations=[ChatGeneration(message=AIMessage(text))])
+
+
+def adapt_model(model: Any, protocol: str, wrap: Callable[[Any], BaseChatModel]) -> Any:
+    """A spec string, a chat model or None as given; an object of an original API's model
+    protocol (`protocol` names its method, e.g. "rewrite(RewriteRequest) -> str") wrapped as a
+    chat model by `wrap`; anything else is a `ConfigError`."""
+    if model is None or isinstance(model, str | BaseChatModel):
+        return model
+    method = protocol.partition("(")[0]
+    if callable(getattr(model, method, None)):
+        return wrap(model)
+    raise ConfigError(
+        "model must be a spec string, a LangChain chat model or an object with "
+        f"{protocol}, not {type(model).__name__}"
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,10 +16,14 @@ from chunkwise.runtime.serde import checkpoint_serializer
 
 
 @contextmanager
-def open_checkpointer(location: str) -> Iterator[BaseCheckpointSaver]:
-    """Open (and create) the checkpoint store named by a path, a postgres URL or ':memory:'."""
+def open_checkpointer(
+    location: str, types: Iterable[type] = ()
+) -> Iterator[BaseCheckpointSaver]:
+    """Open (and create) the checkpoint store named by a path, a postgres URL or ':memory:';
+    `types` are the state classes it may revive (the pipeline's `checkpoint_types`)."""
+    serde = checkpoint_serializer(types)
     if location == ":memory:":
-        yield InMemorySaver(serde=checkpoint_serializer())
+        yield InMemorySaver(serde=serde)
         return
     if is_postgres(location):
         try:
@@ -30,7 +34,7 @@ def open_checkpointer(location: str) -> Iterator[BaseCheckpointSaver]:
             ) from None
         try:
             with PostgresSaver.from_conn_string(location) as saver:
-                saver.serde = checkpoint_serializer()
+                saver.serde = serde
                 saver.setup()
                 yield saver
         except Exception as exc:
@@ -50,7 +54,7 @@ def open_checkpointer(location: str) -> Iterator[BaseCheckpointSaver]:
     except (OSError, sqlite3.Error) as exc:
         raise ConfigError(f"--checkpoint-db {location}: cannot open ({exc})") from None
     try:
-        sqlite_saver = SqliteSaver(conn, serde=checkpoint_serializer())
+        sqlite_saver = SqliteSaver(conn, serde=serde)
         sqlite_saver.setup()
         yield sqlite_saver
     finally:

@@ -1,44 +1,55 @@
-"""Run a pipeline graph under a checkpointer: start, resume, or hand back a finished result.
+"""Run a pipeline under a checkpointer: start, resume, or hand back a finished result.
 
-The same `run_id` is the LangGraph thread id, so one command line both starts and resumes:
-an unfinished run continues from its last checkpoint (completed parallel branches are not
-redone), a finished run returns its stored values without a model call, and a finished run
-that failed is restarted from `restart_from`, whose router only re-dispatches what failed.
+The run id is the LangGraph thread id, so one call both starts and resumes: an unfinished run
+continues from its last checkpoint (completed parallel branches are not redone), a finished run
+returns its stored result without a model call, and a finished run that failed is restarted
+from the pipeline's `restart_from`, whose router re-sends only what failed. The CLI, the Python
+APIs and batches all run pipelines through `run_pipeline`.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Generic, Literal
 
-from langgraph.graph.state import StateGraph
 from langgraph.types import RunnableConfig
 
-from chunkwise.errors import ConfigError
+from chunkwise.errors import ConfigError, RunFailed
 from chunkwise.runtime.checkpoint import open_checkpointer
+from chunkwise.runtime.pipeline import Pipeline, R
 
 Status = Literal["new", "resumed", "retried", "finished"]
 EventHandler = Callable[[dict[str, Any]], None]
 
 
 def new_run_id(pipeline: str) -> str:
-    """Sortable and unique enough for a person to type back: `paper2code-20261122-0301-a1b2c3`."""
+    """Sortable and unique enough for a person to type back: `paper2code-20261122-030142-a1b2c3`."""
     return f"{pipeline}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
 
 
 @dataclass(frozen=True)
-class RunOutcome:
+class RunOutcome(Generic[R]):
+    """How a run ended: its id, whether it was new, resumed, retried or already finished, its
+    final state values and its typed result (None if the graph stopped before writing one)."""
+
     run_id: str
-    values: dict[str, Any]
     status: Status
+    values: dict[str, Any]
+    result: R | None
+
+    def require_result(self) -> R:
+        """The result; a graph that stopped before writing one is a failed run to resume."""
+        if self.result is None:
+            raise RunFailed(f"run {self.run_id} stopped before its result")
+        return self.result
 
 
 def run_config(run_id: str, max_concurrency: int | None = None) -> RunnableConfig:
     # max_concurrency must be top level: inside `configurable` LangGraph ignores it
-    config: RunnableConfig = {"configurable": {"thread_id": run_id}, "recursion_limit": 100_000}
+    config: RunnableConfig = {"configurable": {"thread_id": run_id}}
     if max_concurrency is not None:
         # LangGraph 1.2 deadlocks when streaming "custom" events with max_concurrency=1; strict
         # one-at-a-time model calls are the limiter's job (ModelSettings.max_in_flight).
@@ -46,47 +57,63 @@ def run_config(run_id: str, max_concurrency: int | None = None) -> RunnableConfi
     return config
 
 
-def _changed_inputs(given: dict[str, Any], stored: dict[str, Any]) -> list[str]:
+def _changed_inputs(given: Mapping[str, Any], stored: Mapping[str, Any]) -> list[str]:
     """Input keys whose value differs from what the run was started with."""
     return sorted(k for k, v in given.items() if k in stored and stored[k] != v)
 
 
-def run_graph(
-    builder: StateGraph[Any, Any, Any, Any],
+def run_pipeline(
+    pipeline: Pipeline[R],
     *,
-    input: dict[str, Any],
+    input: Mapping[str, Any],
     context: Any,
-    run_id: str,
     checkpoint_db: str,
-    is_done: Callable[[dict[str, Any]], bool],
-    restart_from: str | None = None,
+    run_id: str | None = None,
     max_concurrency: int | None = None,
     on_event: EventHandler | None = None,
-) -> RunOutcome:
-    """Start, resume or return run `run_id`; events from nodes go to `on_event` as they come."""
+) -> RunOutcome[R]:
+    """Start, resume or return run `run_id` (a new id when None); events from nodes go to
+    `on_event` as they come. A model failure that stops the run raises `ModelCallError` and bad
+    input or settings `InputError`/`ConfigError`; the checkpoint is kept either way, so the
+    same run id resumes."""
+    return _run(pipeline, dict(input), context, checkpoint_db, run_id or new_run_id(pipeline.name),
+                max_concurrency, on_event)
+
+
+def _run(
+    pipeline: Pipeline[R],
+    payload: dict[str, Any],
+    context: Any,
+    checkpoint_db: str,
+    run_id: str,
+    max_concurrency: int | None,
+    on_event: EventHandler | None,
+) -> RunOutcome[R]:
     config = run_config(run_id, max_concurrency)
-    with open_checkpointer(checkpoint_db) as saver:
-        graph = builder.compile(checkpointer=saver)
+    with open_checkpointer(checkpoint_db, pipeline.checkpoint_types) as saver:
+        graph = pipeline.compile(saver)
         snapshot = graph.get_state(config)
         status: Status
-        payload: dict[str, Any] | None
-        if not snapshot.values and not snapshot.next:
-            status, payload = "new", input
-        elif changed := _changed_inputs(input, dict(snapshot.values)):
+        start: dict[str, Any] | None
+        stored = dict(snapshot.values)
+        if not stored and not snapshot.next:
+            status, start = "new", payload
+        elif changed := _changed_inputs(payload, stored):
             raise ConfigError(
                 f"run {run_id} was started with other input ({', '.join(changed)}): give the "
-                "same input to resume it, or a new --run-id to start afresh"
+                "same input to resume it, or a new run id to start afresh"
             )
         elif snapshot.next:
-            status, payload = "resumed", None
-        elif is_done(dict(snapshot.values)) or restart_from is None:
-            return RunOutcome(run_id, dict(snapshot.values), "finished")
+            status, start = "resumed", None
+        elif pipeline.is_done(stored) or pipeline.restart_from is None:
+            return RunOutcome(run_id, "finished", stored, pipeline.result(stored, run_id))
         else:
-            graph.update_state(config, None, as_node=restart_from)
-            status, payload = "retried", None
+            graph.update_state(config, None, as_node=pipeline.restart_from)
+            status, start = "retried", None
         for mode, event in graph.stream(
-            payload, config, context=context, stream_mode=["custom", "updates"], durability="sync"
+            start, config, context=context, stream_mode=["custom", "updates"], durability="sync"
         ):
             if mode == "custom" and on_event is not None and isinstance(event, dict):
                 on_event(event)
-        return RunOutcome(run_id, dict(graph.get_state(config).values), status)
+        values = dict(graph.get_state(config).values)
+        return RunOutcome(run_id, status, values, pipeline.result(values, run_id))

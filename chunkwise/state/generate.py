@@ -26,7 +26,8 @@ from pydantic import (
 from typing_extensions import TypedDict
 
 from chunkwise.models.usage import Usage, add_usage
-from chunkwise.runtime.context import BaseContext
+from chunkwise.state.context import BaseContext
+from chunkwise.state.result import PipelineResult
 
 # cl100k tokens per English word is about 4/3, so a token budget buys about 0.75 words.
 WORDS_PER_TOKEN = 0.75
@@ -395,3 +396,22 @@ class GenerateContext(BaseContext):
         default=60.0,
         metadata={"description": "Sections with a lower LongBench-Write length score fail QC"},
     )
+
+
+class GenerateResult(PipelineResult):
+    """A finished text: its blob key, the plan it followed, the state table it ended with and
+    the QC report (lengths in words)."""
+
+    final_text_key: str = ""
+    words: int = 0
+    target_words: int = 0
+    length_score: float = 0.0
+    plan: GenerationPlan
+    state_table: StateTable = Field(default_factory=StateTable)
+    qc_report: QCReport = Field(default_factory=QCReport)
+    sections: list[SectionRecord] = Field(default_factory=list)
+    qc_seconds: float = 0.0
+
+
+# What a generate checkpoint may hold besides plain values (the serializer's allow-list).
+CHECKPOINT_TYPES: tuple[type, ...] = (Draft, StateTable, Entity, SectionRecord, Usage)

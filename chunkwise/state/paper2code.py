@@ -14,7 +14,8 @@ from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
 from chunkwise.models.usage import Usage, add_usage
-from chunkwise.runtime.context import BaseContext
+from chunkwise.state.context import BaseContext
+from chunkwise.state.result import PipelineResult
 
 
 class ChunkSpan(BaseModel):
@@ -150,3 +151,28 @@ class Paper2CodeContext(BaseContext):
         default_factory=_default_papers_dir,
         metadata={"description": "Folder where paper ids resolve to <id>.pdf/.tex/.md/.txt"},
     )
+
+
+class Paper2CodeResult(PipelineResult):
+    """The original API's result dictionary, typed; `code` and the dataset fields are empty
+    when the run failed (`error` says why)."""
+
+    paper_id: str = ""
+    paper_title: str = ""
+    code: str = ""
+    model_used: str = Field(default="", description="The code model's spec")
+    dataset_recommendations: dict[str, Any] = Field(default_factory=dict)
+    recommended_dataset: str = ""
+    chunk_results: list[ChunkResult] = Field(default_factory=list)
+    num_chunks: int = 0
+    successful_chunks: int = 0
+    total_generation_time: float = 0.0
+    final_generation_time: float = 0.0
+    chunk_model: str = Field(default="", description="The chunk model's spec")
+    collapse_rounds: int = 0
+    code_syntax_error: str | None = None
+
+
+# What a paper2code checkpoint may hold besides plain values (the serializer's allow-list).
+CHECKPOINT_TYPES: tuple[type, ...] = (ChunkSpan, ChunkOutcome, DatasetRecommendation,
+                                      DatasetCandidate, Usage)

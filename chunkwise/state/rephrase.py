@@ -16,7 +16,8 @@ from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
 from chunkwise.runtime.blobs import BlobStore
-from chunkwise.runtime.context import BaseContext
+from chunkwise.state.context import BaseContext
+from chunkwise.state.result import PipelineResult
 
 
 class RephraseInput(TypedDict):
@@ -30,12 +31,10 @@ class RephraseInput(TypedDict):
 
 
 class RephraseOutput(TypedDict):
-    """Blob keys of the rewritten text and of the full report (`RephraseReport` JSON, with a
-    record per part), and the report's summary: everything but the per-part records."""
+    """The run's `RephraseResult` as JSON: blob keys of the rewritten text and of the full
+    report (`RephraseReport` JSON, with a record per part), and the report's summary."""
 
-    output_key: str
-    report_key: str
-    summary: dict[str, Any]
+    result: dict[str, Any]
 
 
 class RephraseState(TypedDict):
@@ -52,9 +51,7 @@ class RephraseState(TypedDict):
     cursor: NotRequired[int]
     head: NotRequired[str | None]
     flagged: NotRequired[int]
-    output_key: NotRequired[str]
-    report_key: NotRequired[str]
-    summary: NotRequired[dict[str, Any]]
+    result: NotRequired[dict[str, Any]]
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -189,3 +186,17 @@ class RephraseContext(BaseContext):
     max_length_ratio: float | None = field(
         default=None, metadata={"description": "Override the style's upper length bound"}
     )
+
+
+class RephraseResult(PipelineResult):
+    """A finished rewrite: blob keys of the text and of the full report, and the report's
+    summary (everything but the per-part records). Parts that failed verification are kept,
+    flagged and listed; they do not make the run fail."""
+
+    output_key: str = ""
+    report_key: str = ""
+    summary: dict[str, Any] = Field(default_factory=dict)
+
+
+# Rephrase keeps only plain values in its checkpoints: every record lives in the blob store.
+CHECKPOINT_TYPES: tuple[type, ...] = ()

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from chunkwise.graphs.generate import build_graph, is_done
+from chunkwise.graphs.generate import PIPELINE
 from chunkwise.models.scripted import ScriptedChatModel
 from chunkwise.models.settings import ModelSettings
-from chunkwise.runtime.runner import RunOutcome, run_graph
+from chunkwise.runtime.runner import RunOutcome, run_pipeline
 from chunkwise.state.generate import GenerateContext
 
 Runner = Callable[..., RunOutcome]
@@ -37,13 +37,12 @@ def run_generate(tmp_path: Path) -> Runner:
             blob_store=str(tmp_path / "runs.blobs.sqlite"),
             **options,
         )
-        return run_graph(
-            build_graph(),
+        return run_pipeline(
+            PIPELINE,
             input=payload,
             context=context,
             run_id=run_id,
             checkpoint_db=str(tmp_path / "runs.sqlite"),
-            is_done=is_done,
             max_concurrency=4,
         )
 

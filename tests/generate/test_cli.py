@@ -18,7 +18,7 @@ from tests.generate.support import manual_plan, section_of, writer_model
 @pytest.fixture
 def use_model(monkeypatch: pytest.MonkeyPatch) -> Any:
     def install(model: ScriptedChatModel) -> ScriptedChatModel:
-        monkeypatch.setattr(command, "MODEL_OVERRIDE", model)
+        monkeypatch.setattr("chunkwise.commands.common.MODEL_OVERRIDE", model)
         return model
 
     return install

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from chunkwise.errors import InputError, RunFailed
-from chunkwise.graphs.generate import build_graph, graph
+from chunkwise.graphs.generate import PIPELINE, graph
 from chunkwise.models.retry import ModelCallError
 from chunkwise.models.scripted import ScriptedCall
 from chunkwise.runtime.checkpoint import open_checkpointer
@@ -343,8 +343,8 @@ def test_resume_continues_with_the_section_that_failed(run_generate: Runner,
     with pytest.raises(ModelCallError, match="model crashed on section 3"):
         run_generate(payload, model, run_id="resume-me")
 
-    with open_checkpointer(str(tmp_path / "runs.sqlite")) as saver:
-        snapshot = build_graph().compile(checkpointer=saver).get_state(run_config("resume-me"))
+    with open_checkpointer(str(tmp_path / "runs.sqlite"), PIPELINE.checkpoint_types) as saver:
+        snapshot = PIPELINE.compile(saver).get_state(run_config("resume-me"))
     assert snapshot.next == ("write_section",)
     assert snapshot.values["cursor"] == 2
     assert snapshot.values["table"].sections_done == 2  # the table is checkpointed

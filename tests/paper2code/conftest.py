@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from chunkwise.graphs.paper2code import RESTART_FROM, build_graph, is_done
+from chunkwise.graphs.paper2code import PIPELINE
 from chunkwise.models.scripted import ScriptedChatModel
-from chunkwise.runtime.runner import RunOutcome, run_graph
+from chunkwise.runtime.runner import RunOutcome, run_pipeline
 from chunkwise.state.paper2code import Paper2CodeContext
 
 Runner = Callable[..., RunOutcome]
@@ -35,14 +35,12 @@ def run_paper(tmp_path: Path) -> Runner:
             blob_store=str(tmp_path / "runs.blobs.sqlite"),
             **options,
         )
-        return run_graph(
-            build_graph(),
+        return run_pipeline(
+            PIPELINE,
             input={"paper_path": str(paper)},
             context=context,
             run_id=run_id,
             checkpoint_db=str(tmp_path / "runs.sqlite"),
-            is_done=is_done,
-            restart_from=RESTART_FROM,
             max_concurrency=concurrency,
         )
 

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 def scripted(monkeypatch: pytest.MonkeyPatch) -> ScriptedChatModel:
     """Route both roles of the command to one scripted model."""
     model = paper_model()
-    monkeypatch.setattr("chunkwise.commands.paper2code.role_model", lambda args, role: model)
+    monkeypatch.setattr("chunkwise.commands.common.MODEL_OVERRIDE", model)
     return model
 
 

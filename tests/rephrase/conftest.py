@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from chunkwise.graphs.rephrase import build_graph, is_done
+from chunkwise.graphs.rephrase import PIPELINE
 from chunkwise.models.settings import ModelSettings
 from chunkwise.runtime.blobs import open_blob_store
-from chunkwise.runtime.runner import RunOutcome, run_graph
+from chunkwise.runtime.runner import RunOutcome, run_pipeline
 from chunkwise.state.rephrase import RephraseContext
 
 Runner = Callable[..., RunOutcome]
@@ -45,17 +45,16 @@ def run_rephrase(tmp_path: Path) -> Runner:
             payload["style"] = style
         if style_instruction is not None:
             payload["style_instruction"] = style_instruction
-        outcome = run_graph(
-            build_graph(),
+        outcome = run_pipeline(
+            PIPELINE,
             input=payload,
             context=context,
             run_id=run_id,
             checkpoint_db=str(tmp_path / "runs.sqlite"),
-            is_done=is_done,
             on_event=on_event,
         )
-        if "report_key" in outcome.values:  # the full report, for the tests' convenience
-            report = json.loads(context.store().get(outcome.values["report_key"]))
+        if outcome.result is not None:  # the full report, for the tests' convenience
+            report = json.loads(context.store().get(outcome.result.report_key))
             outcome.values["report"] = report
         return outcome
 
@@ -66,7 +65,7 @@ def run_rephrase(tmp_path: Path) -> Runner:
 def output_of(tmp_path: Path) -> Callable[[RunOutcome], str]:
     def read(outcome: RunOutcome) -> str:
         return open_blob_store(str(tmp_path / "runs.blobs.sqlite")).get(
-            outcome.values["output_key"]
+            outcome.require_result().output_key
         )
 
     return read

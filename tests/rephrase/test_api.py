@@ -163,8 +163,8 @@ def test_exported_graph_runs_without_a_checkpointer() -> None:
         overlap_tokens=4,
     )
     text = "One. Two three four.\n\nFive six seven eight nine ten. " * 20
-    out = graph.invoke({"text": text, "style": "qa"}, context=context)
-    assert set(out) == {"output_key", "report_key", "summary"}
+    out = graph.invoke({"text": text, "style": "qa"}, context=context)["result"]
+    assert {"output_key", "report_key", "summary", "success", "usage"} <= set(out)
     store = open_blob_store(":memory:")
     assert store.get(out["output_key"]) == text
     assert out["summary"]["style"] == "question-answer" and "chunks" not in out["summary"]

@@ -29,7 +29,7 @@ def use_model(monkeypatch: pytest.MonkeyPatch) -> Install:
     """Make the command use a scripted model for every role (its hidden test hook)."""
 
     def install(scripted: ScriptedChatModel) -> ScriptedChatModel:
-        monkeypatch.setattr(command, "MODEL_OVERRIDE", scripted)
+        monkeypatch.setattr("chunkwise.commands.common.MODEL_OVERRIDE", scripted)
         return scripted
 
     return install

@@ -22,7 +22,7 @@ from langgraph.types import Send
 from typing_extensions import TypedDict
 
 from chunkwise.models.settings import ModelSettings, chunk_processing_delay
-from chunkwise.runtime.context import BaseContext
+from chunkwise.state.context import BaseContext
 
 from . import fake_bedrock as br
 from . import fake_openai as oa

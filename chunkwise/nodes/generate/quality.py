@@ -20,6 +20,7 @@ from chunkwise.prompts.generate import judge_messages
 from chunkwise.runtime.progress import emit
 from chunkwise.state.generate import (
     GenerateContext,
+    GenerateResult,
     GenerateState,
     GenerationPlan,
     JudgeVerdict,
@@ -143,18 +144,18 @@ def check_quality(state: GenerateState, runtime: Runtime[GenerateContext]) -> di
     final_text = "\n\n".join(texts)
     table = state.get("table") or StateTable()
     total_usage = (state.get("usage") or Usage()) + usage
-    result = {
-        "success": True,
-        "final_text_key": store.put(final_text),
-        "words": report.words,
-        "target_words": plan.target_total_length,
-        "length_score": report.length_score,
-        "plan": plan.model_dump(),
-        "state_table": table.model_dump(),
-        "qc_report": report.model_dump(),
-        "sections": [r.model_dump() for r in records],
-        "usage": total_usage.model_dump(),
-        "qc_seconds": round(time.monotonic() - started, 3),
-    }
+    result = GenerateResult(
+        success=True,
+        usage=total_usage,
+        final_text_key=store.put(final_text),
+        words=report.words,
+        target_words=plan.target_total_length,
+        length_score=report.length_score,
+        plan=plan,
+        state_table=table,
+        qc_report=report,
+        sections=records,
+        qc_seconds=round(time.monotonic() - started, 3),
+    )
     emit("unit_done", name="qc", ok=report.passed)
-    return {"result": result, "usage": usage, "warnings": warnings}
+    return {"result": result.to_dict(), "usage": usage, "warnings": warnings}

@@ -7,8 +7,14 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from chunkwise.models.usage import Usage
 from chunkwise.nodes.paper2code.code import syntax_error
-from chunkwise.state.paper2code import ChunkResult, Paper2CodeContext, Paper2CodeState
+from chunkwise.state.paper2code import (
+    ChunkResult,
+    Paper2CodeContext,
+    Paper2CodeResult,
+    Paper2CodeState,
+)
 
 
 def chunk_results(state: Paper2CodeState) -> list[ChunkResult]:
@@ -34,27 +40,26 @@ def finalize(state: Paper2CodeState, runtime: Runtime[Paper2CodeContext]) -> dic
     code = "" if failure or not state.get("code_key") else ctx.store().get(state["code_key"])
     datasets = state.get("datasets")
     results = chunk_results(state)
-    result: dict[str, Any] = {
-        "success": failure is None,
-        "paper_id": state.get("paper_id", ""),
-        "paper_title": state.get("paper_title", ""),
-        "code": code,
-        "model_used": _name(ctx, "code"),
-        "dataset_recommendations": datasets.model_dump() if datasets else {},
-        "recommended_dataset": datasets.recommended_dataset if datasets else "",
-        "chunk_results": results,
-        "num_chunks": len(results),
-        "successful_chunks": sum(1 for r in results if r["success"]),
-        "total_generation_time": round(time.time() - state.get("started_at", time.time()), 3),
-        "final_generation_time": state.get("final_generation_time", 0.0),
-        "chunk_model": _name(ctx, "chunk"),
-        "collapse_rounds": state.get("collapse_rounds", 0),
-        "code_syntax_error": syntax_error(code) if code else None,
-        "usage": state.get("usage").model_dump() if state.get("usage") else {},
-    }
-    if failure:
-        result["error"] = failure
-    return {"result": result}
+    result = Paper2CodeResult(
+        success=failure is None,
+        error=failure,
+        paper_id=state.get("paper_id", ""),
+        paper_title=state.get("paper_title", ""),
+        code=code,
+        model_used=_name(ctx, "code"),
+        dataset_recommendations=datasets.model_dump() if datasets else {},
+        recommended_dataset=datasets.recommended_dataset if datasets else "",
+        chunk_results=results,
+        num_chunks=len(results),
+        successful_chunks=sum(1 for r in results if r["success"]),
+        total_generation_time=round(time.time() - state.get("started_at", time.time()), 3),
+        final_generation_time=state.get("final_generation_time", 0.0),
+        chunk_model=_name(ctx, "chunk"),
+        collapse_rounds=state.get("collapse_rounds", 0),
+        code_syntax_error=syntax_error(code) if code else None,
+        usage=state.get("usage") or Usage(),
+    )
+    return {"result": result.to_dict()}
 
 
 def _name(ctx: Paper2CodeContext, role: str) -> str:

@@ -7,12 +7,14 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from chunkwise.errors import RunFailed
+from chunkwise.models.usage import Usage
 from chunkwise.nodes.rephrase.common import load_text, records_back, resolve_tokenizer
 from chunkwise.runtime.progress import emit
 from chunkwise.state.rephrase import (
     ChunkReport,
     RephraseContext,
     RephraseReport,
+    RephraseResult,
     RephraseState,
     ReportTotals,
 )
@@ -63,9 +65,18 @@ def stitch_output(state: RephraseState, runtime: Runtime[RephraseContext]) -> di
         ),
     )
     emit("stitched", parts=len(chunks), flagged=len(flagged))
+    usage = Usage(
+        input_tokens=report.totals.input_tokens_billed,
+        output_tokens=report.totals.output_tokens_billed,
+        calls=report.totals.calls,
+        retries=report.totals.retries,
+    )
     # the per-part records grow with the document: the report goes to the blob store too
-    return {
-        "output_key": store.put(output),
-        "report_key": store.put(report.model_dump_json()),
-        "summary": report.model_dump(mode="json", exclude={"chunks"}),
-    }
+    result = RephraseResult(
+        success=True,
+        usage=usage,
+        output_key=store.put(output),
+        report_key=store.put(report.model_dump_json()),
+        summary=report.model_dump(mode="json", exclude={"chunks"}),
+    )
+    return {"result": result.to_dict()}
