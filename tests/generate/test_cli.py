@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from chunkwise.cli import main
-from chunkwise.commands import generate as command
 from chunkwise.models.scripted import ScriptedCall, ScriptedChatModel
 from chunkwise.text.qc import count_words
 from tests.generate.support import manual_plan, section_of, writer_model

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-import chunkwise.commands.rephrase as command
 from chunkwise.cli import main
 from chunkwise.models.scripted import ScriptedCall, ScriptedChatModel
 from chunkwise.prompts.rephrase import STYLES

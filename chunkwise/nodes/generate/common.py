@@ -47,10 +47,6 @@ def tokenizer_of(ctx: GenerateContext) -> Any:
     return ctx.tokenizer
 
 
-def tokenizer_name(tokenizer: Any) -> str:
-    return tokenizer if isinstance(tokenizer, str) else str(getattr(tokenizer, "name", ""))
-
-
 def tail_tokens(text: str, tokenizer: Any, limit: int) -> str:
     """The last `limit` tokens of `text`: a slice of it (`text.overlap.tail_tokens`) when the
     tokenizer has offsets, else decoded from `encode`/`decode` (the original protocol)."""
