@@ -10,13 +10,18 @@ class ChunkwiseError(Exception):
     """Base class for errors with a message meant for the user."""
 
 
-class InputError(ChunkwiseError):
+# User errors are also `ValueError`s and a failed run a `RuntimeError`: LangGraph's default
+# retry policy leaves both alone, and the LangGraph server shows their messages to a Studio user
+# (it masks exceptions of other types as "An internal error occurred").
+
+
+class InputError(ChunkwiseError, ValueError):
     """A document, plan or other input file cannot be used as given."""
 
 
-class ConfigError(ChunkwiseError):
+class ConfigError(ChunkwiseError, ValueError):
     """A setting (flag, env variable, model spec, credential) is missing or invalid."""
 
 
-class RunFailed(ChunkwiseError):
+class RunFailed(ChunkwiseError, RuntimeError):
     """The run finished without a usable result; its checkpoint is kept for resume."""

@@ -13,6 +13,7 @@ from chunkwise.models.defaults import resolve_spec
 from chunkwise.models.settings import ModelSettings
 from chunkwise.runtime.blobs import BlobStore, open_blob_store
 from chunkwise.runtime.paths import blob_location_for, default_checkpoint_db
+from chunkwise.state.coerce import coerce_json_fields
 
 
 def _default_blob_store() -> str:
@@ -31,6 +32,10 @@ class BaseContext:
         default_factory=_default_blob_store,
         metadata={"description": "Where big text lives: SQLite path, postgres URL or :memory:."},
     )
+
+    def __post_init__(self) -> None:
+        # Studio and the server API send context as JSON (nested settings as dicts)
+        coerce_json_fields(self)
 
     def store(self) -> BlobStore:
         return open_blob_store(self.blob_store)
