@@ -1,4 +1,4 @@
-"""Contexts given as JSON (Studio, the server API): coerced to their types, errors name the field."""
+"""Contexts given as JSON (Studio, the server API): coerced to their types; errors name fields."""
 
 from __future__ import annotations
 
