@@ -161,8 +161,7 @@ class ChunkWiseRephrasePipeline:
         style: str | None = None,
         run_id: str | None = None,
     ) -> RephraseRun:
-        store = self.context.store()
-        payload: dict[str, Any] = {"text_key": store.put(text)}
+        payload: dict[str, Any] = {"text": text}
         if style or self.style:
             payload["style"] = style or self.style
         if style_instruction is not None:
@@ -176,6 +175,7 @@ class ChunkWiseRephrasePipeline:
             on_event=self.on_event,
         )
         result = outcome.require_result()
+        store = self.context.store()
         report = RephraseReport.load(store, result.report_key)
         self.last_report, self.last_run_id = report, outcome.run_id
         return RephraseRun(store.get(result.output_key), report, outcome.run_id, result)

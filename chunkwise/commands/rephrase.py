@@ -291,12 +291,11 @@ def run(args: argparse.Namespace) -> int:
     if context.judge:
         roles["judge"] = context.judge_model
     base_id = prepare_run(args, context, roles, PIPELINE.name)
-    text_key = context.store().put(text)
     many = len(styles) > 1
     for style, choice in styles:
         started = time.monotonic()
         outcome = run_with_progress(
-            args, PIPELINE, payload={"text_key": text_key, **choice}, context=context,
+            args, PIPELINE, payload={"text": text, **choice}, context=context,
             run_id=f"{base_id}.{style.name}" if many else base_id,
         )
         result = outcome.require_result()

@@ -79,5 +79,6 @@ PIPELINE = Pipeline(
     checkpoint_types=CHECKPOINT_TYPES,
     # a failed run restarts here: the dispatcher re-sends only chunks without a summary
     restart_from="split_paper",
+    text_inputs=(("paper_text", "paper_key"),),
 )
 graph = PIPELINE.compile()

@@ -56,5 +56,6 @@ PIPELINE = Pipeline(
     context_type=RephraseContext,
     result_type=RephraseResult,
     checkpoint_types=CHECKPOINT_TYPES,
+    text_inputs=(("text", "text_key"),),
 )
 graph = PIPELINE.compile()

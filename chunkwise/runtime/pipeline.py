@@ -41,6 +41,9 @@ class Pipeline(Generic[R]):
     result_type: type[R]
     checkpoint_types: tuple[type, ...] = ()
     restart_from: str | None = None
+    # (text input, blob-key input) pairs: the runner stores big text inputs and passes their
+    # key, so no checkpoint holds the document and a resumed run compares keys, not texts
+    text_inputs: tuple[tuple[str, str], ...] = ()
 
     def compile(self, checkpointer: BaseCheckpointSaver[Any] | None = None) -> CompiledStateGraph[
         Any, Any, Any, Any

@@ -18,6 +18,7 @@ from typing import Any, Generic, Literal
 from langgraph.types import RunnableConfig
 
 from chunkwise.errors import ConfigError, RunFailed
+from chunkwise.runtime.blobs import open_blob_store
 from chunkwise.runtime.checkpoint import open_checkpointer
 from chunkwise.runtime.pipeline import Pipeline, R
 
@@ -57,6 +58,18 @@ def run_config(run_id: str, max_concurrency: int | None = None) -> RunnableConfi
     return config
 
 
+def _store_text_inputs(
+    pipeline: Pipeline[R], payload: dict[str, Any], context: Any
+) -> dict[str, Any]:
+    """The input with each big text replaced by its key in the context's blob store."""
+    moved = dict(payload)
+    for text_field, key_field in pipeline.text_inputs:
+        text = moved.pop(text_field, None)
+        if isinstance(text, str):
+            moved[key_field] = open_blob_store(context.blob_store).put(text)
+    return moved
+
+
 def _changed_inputs(given: Mapping[str, Any], stored: Mapping[str, Any]) -> list[str]:
     """Input keys whose value differs from what the run was started with."""
     return sorted(k for k, v in given.items() if k in stored and stored[k] != v)
@@ -90,6 +103,7 @@ def _run(
     on_event: EventHandler | None,
 ) -> RunOutcome[R]:
     config = run_config(run_id, max_concurrency)
+    payload = _store_text_inputs(pipeline, payload, context)
     with open_checkpointer(checkpoint_db, pipeline.checkpoint_types) as saver:
         graph = pipeline.compile(saver)
         snapshot = graph.get_state(config)

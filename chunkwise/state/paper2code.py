@@ -76,10 +76,13 @@ def merge_outcomes(
 
 
 class Paper2CodeInput(TypedDict):
-    """Give a path, or a paper id resolved through the context's paper folder."""
+    """Give a path, a paper id resolved through the context's paper folder, or the paper's
+    text itself (LaTeX, Markdown or plain text; `paper_key`: a blob key of such a text)."""
 
     paper_path: NotRequired[str]
     paper_id: NotRequired[str]
+    paper_text: NotRequired[str]
+    paper_key: NotRequired[str]
 
 
 class Paper2CodeOutput(TypedDict):

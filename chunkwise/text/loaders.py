@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
 from chunkwise.errors import InputError
-from chunkwise.text.decoding import decode_text
+from chunkwise.text.decoding import decode_text, normalise_newlines
 from chunkwise.text.headings import (
     Heading,
     latex_headings,
@@ -33,7 +33,9 @@ __all__ = [
     "Heading",
     "LoadedDocument",
     "PaperSource",
+    "document_from_text",
     "load_document",
+    "text_format",
 ]
 
 DocumentFormat = Literal["pdf", "latex", "markdown", "text"]
@@ -158,6 +160,30 @@ def load_document(path: str | Path) -> LoadedDocument:
     if not text.strip():
         raise InputError(f"{source}: no text after removing markup; give a document with text")
     return LoadedDocument(text, title or path.stem, fmt, source, tuple(headings))
+
+
+_LATEX_MARK = re.compile(r"\\(?:documentclass|begin\s*\{document\}|(?:sub)*section\*?\s*\{)")
+_MARKDOWN_HEADING = re.compile(r"^#{1,6}[ \t]+\S", re.MULTILINE)
+
+
+def text_format(text: str) -> DocumentFormat:
+    """The format of a text given without a file name: LaTeX, Markdown or plain text."""
+    if _LATEX_MARK.search(text):
+        return "latex"
+    return "markdown" if _MARKDOWN_HEADING.search(text) else "text"
+
+
+def document_from_text(text: str, source: str = "paper_text") -> LoadedDocument:
+    """A document pasted as text (Studio, the server API, a batch row), read like a file of
+    the format its content shows; `source` names it in errors and stands in for the title."""
+    text = normalise_newlines(text.lstrip("\ufeff"))
+    if not text.strip():
+        raise InputError(f"{source}: the text is empty; give a document with text")
+    fmt = text_format(text)
+    body, title, headings = _TEXT_LOADERS[fmt](text)
+    if not body.strip():
+        raise InputError(f"{source}: no text after removing markup; give a document with text")
+    return LoadedDocument(body, title or source, fmt, source, tuple(headings))
 
 
 # --- paper sources --------------------------------------------------------------------------

@@ -158,3 +158,35 @@ def test_resuming_a_run_with_another_paper_is_refused(
     other.write_text("# Other\n\nA different paper about other things.\n", "utf-8")
     with pytest.raises(ConfigError, match="run same was started with other input"):
         run_paper(other, paper_model(), run_id="same")
+
+
+def test_a_pasted_paper_runs_and_stays_out_of_the_checkpoints(
+    tmp_path: Path, example_paper: Path
+) -> None:
+    """`paper_text` (Studio, a host graph, a batch row): same chunks as the file, the text held
+    only by the blob store, and a rerun with the same text returns the finished run."""
+    from chunkwise.graphs.paper2code import PIPELINE, graph
+    from chunkwise.runtime.checkpoint import open_checkpointer
+    from chunkwise.runtime.runner import run_config, run_pipeline
+    from chunkwise.state.paper2code import Paper2CodeContext
+
+    text = example_paper.read_text("utf-8")
+    model = paper_model()
+    context = Paper2CodeContext(chunk_model=model, code_model=model, blob_store=":memory:")
+    direct = graph.invoke({"paper_text": text}, context=context)["result"]
+    assert direct["success"] and direct["num_chunks"] == 5
+    assert direct["paper_title"] == "Gated Token Mixers for Short-Text Classification"
+
+    db = str(tmp_path / "runs.sqlite")
+    context = Paper2CodeContext(chunk_model=model, code_model=model,
+                                blob_store=str(tmp_path / "runs.blobs.sqlite"))
+    first = run_pipeline(PIPELINE, input={"paper_text": text}, context=context,
+                         checkpoint_db=db, run_id="pasted")
+    assert first.require_result().success
+    calls = len(model.calls)
+    again = run_pipeline(PIPELINE, input={"paper_text": text}, context=context,
+                         checkpoint_db=db, run_id="pasted")
+    assert again.status == "finished" and len(model.calls) == calls
+    with open_checkpointer(db, PIPELINE.checkpoint_types) as saver:
+        for item in saver.list(run_config("pasted")):
+            assert "attention-free encoder" not in str(item.checkpoint["channel_values"])
