@@ -46,7 +46,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 from pyflakes import checker as pyflakes_checker
-from pyflakes import messages as pyflakes_messages
 
 __all__ = [
     "ALLOWED_THIRD_PARTY",
@@ -288,10 +287,11 @@ def _imports(tree: ast.AST) -> list[tuple[ast.Import | ast.ImportFrom, bool]]:
             return
         if isinstance(node, ast.Try | ast.TryStar):
             body_guarded = guarded or any(_catches_import_error(h) for h in node.handlers)
-            for child in node.body:
-                visit(child, body_guarded)
-            for child in [*node.handlers, *node.orelse, *node.finalbody]:
-                visit(child, guarded)
+            for statement in node.body:
+                visit(statement, body_guarded)
+            rest: list[ast.AST] = [*node.handlers, *node.orelse, *node.finalbody]
+            for other in rest:
+                visit(other, guarded)
             return
         for child in ast.iter_child_nodes(node):
             visit(child, guarded)
