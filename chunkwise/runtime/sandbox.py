@@ -16,7 +16,8 @@ What the child gets (`run_sandboxed`):
   RLIMIT_DATA, runs under 300 MB), VmPeak 673 MB (RLIMIT_AS would need ~700 MB, more per
   thread). Default 4096 MB: ample for a smoke run, a bound on a runaway on a shared machine.
   The CPU limit defaults to twice the timeout: the wall clock stops the child first; the CPU
-  limit (and PR_SET_PDEATHSIG) still stop a spinning child whose parent died;
+  limit and PR_SET_PDEATHSIG (SIGKILL when the starting thread dies) still stop a child whose
+  parent was killed, though its `chunkwise-sandbox-*` directory then stays in the temp dir;
 - no network: the child enters a new network namespace (only a loopback, left down) before
   the interpreter starts: `unshare(CLONE_NEWNET)` as root, else `unshare(CLONE_NEWUSER |
   CLONE_NEWNET)` with the current uid/gid mapped to themselves (unprivileged user namespaces).
@@ -29,7 +30,7 @@ What the child gets (`run_sandboxed`):
   thread caps for OpenMP/MKL/OpenBLAS, no CUDA devices). It is then checked: no `*_KEY`,
   `*_TOKEN`, `*_SECRET`, `*_PASSWORD`, `AWS_*`, `LLM_*`, `OPENAI_*` variable can be present;
 - the same interpreter (`sys.executable`, so torch stays importable from its environment) as
-  `python -s -B entry.py`: no user site-packages, and since the environment is built from
+  `python -s -B -X faulthandler entry.py`, the entry's folder first on sys.path: no user site-packages, and since the environment is built from
   scratch no PYTHON* variable of the parent reaches it. Not `-I`: that also drops the script's
   directory from sys.path, and the generated files import each other.
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
+import subprocess
+import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,6 +24,7 @@ from chunkwise.runtime.sandbox import (
     sandbox_environment,
     validation_available,
 )
+from tests.conftest import REPO
 
 
 def run(source: str, **kwargs: Any) -> sandbox.SmokeResult:
@@ -134,11 +139,44 @@ def test_background_processes_are_killed_when_the_entry_exits() -> None:
 
 
 def assert_gone(pid: int) -> None:
+    assert _is_gone(pid), Path(f"/proc/{pid}/status").read_text()
+
+
+def _is_gone(pid: int) -> bool:
     """Killed: absent, or a zombie waiting for an init that does not reap it."""
     status = Path(f"/proc/{pid}/status")
-    if status.exists():
-        state = next(line for line in status.read_text().splitlines() if line.startswith("State"))
-        assert "Z" in state, state
+    try:
+        return "Z" in next(x for x in status.read_text().splitlines() if x.startswith("State"))
+    except FileNotFoundError:
+        return True
+
+
+def test_the_child_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
+    """A parent killed mid-run (no wall-clock kill will come) must not leave the child."""
+    pid_file = tmp_path / "pid"
+    child_source = f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+    driver = (
+        "from chunkwise.runtime.sandbox import run_sandboxed\n"
+        f"run_sandboxed({{'main.py': {child_source + 'time.sleep(600)'!r}}}, 'main.py')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    parent = subprocess.Popen([sys.executable, "-c", driver], env=env)
+    try:
+        for _ in range(600):
+            if pid_file.exists() and pid_file.read_text():
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the sandboxed child never started")
+    finally:
+        parent.kill()
+        parent.wait()
+    child = int(pid_file.read_text())
+    for _ in range(100):  # the kernel delivers the death signal asynchronously
+        if _is_gone(child):
+            break
+        time.sleep(0.1)
+    assert_gone(child)
 
 
 def test_cpu_time_is_limited() -> None:
