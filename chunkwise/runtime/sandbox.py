@@ -30,13 +30,16 @@ What the child gets (`run_sandboxed`):
   thread caps for OpenMP/MKL/OpenBLAS, no CUDA devices). It is then checked: no `*_KEY`,
   `*_TOKEN`, `*_SECRET`, `*_PASSWORD`, `AWS_*`, `LLM_*`, `OPENAI_*` variable can be present;
 - the same interpreter (`sys.executable`, so torch stays importable from its environment) as
-  `python -s -B -X faulthandler entry.py`, the entry's folder first on sys.path: no user site-packages, and since the environment is built from
-  scratch no PYTHON* variable of the parent reaches it. Not `-I`: that also drops the script's
-  directory from sys.path, and the generated files import each other.
+  `python -s -B -X faulthandler entry.py`, the entry's folder first on sys.path: no user
+  site-packages, and since the environment is built from scratch no PYTHON* variable of the
+  parent reaches it. Not `-I`: that also drops the script's folder from sys.path, and the
+  generated files import each other.
 
 stdout and stderr are captured from pipes (never to disk), their tails kept (`tail_chars`),
-passed through `redact`, and the error line extracted: the last line of the last traceback,
-e.g. `AttributeError: 'Config' object has no attribute 'num_epochs'`.
+and the error line extracted: the last line of the last traceback, e.g. `AttributeError:
+'Config' object has no attribute 'num_epochs'`. The child cannot see the parent's secrets;
+a caller that puts the tails into a result or a prompt still passes them through
+`chunkwise.models.secrets.redact` (this layer sits below `models/`).
 
 This contains honest mistakes of generated code (infinite loops, runaway allocation,
 accidental downloads, reading a key from the environment). It is not a security boundary
@@ -69,7 +72,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from chunkwise.errors import ConfigError, InputError
-from chunkwise.models.secrets import redact
 
 __all__ = [
     "DEFAULT_MEMORY_MB",
@@ -343,7 +345,7 @@ def _run(
         log.warning("sandbox: no network namespace available (%s); the generated code runs "
                     "with the network reachable", status.removeprefix("none:") or "no status")
 
-    stdout, stderr = redact(tails.text("stdout")), redact(tails.text("stderr"))
+    stdout, stderr = tails.text("stdout"), tails.text("stderr")
     killed, error = _outcome(returncode, stderr, timed_out, timeout, memory_mb)
     return SmokeResult(
         ok=returncode == 0 and killed is None, seconds=seconds, returncode=returncode,
