@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -154,7 +155,10 @@ def _is_gone(pid: int) -> bool:
 def test_the_child_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
     """A parent killed mid-run (no wall-clock kill will come) must not leave the child."""
     pid_file = tmp_path / "pid"
-    child_source = f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+    child_source = (
+        "import os, time\n"
+        f"open({str(pid_file)!r}, 'w').write(f'{{os.getpid()}} {{os.getcwd()}}')\n"
+    )
     driver = (
         "from chunkwise.runtime.sandbox import run_sandboxed\n"
         f"run_sandboxed({{'main.py': {child_source + 'time.sleep(600)'!r}}}, 'main.py')\n"
@@ -171,7 +175,9 @@ def test_the_child_dies_with_the_process_that_started_it(tmp_path: Path) -> None
     finally:
         parent.kill()
         parent.wait()
-    child = int(pid_file.read_text())
+    pid, workdir = pid_file.read_text().split(" ", 1)
+    child = int(pid)
+    shutil.rmtree(workdir)  # a killed parent cannot remove it (documented)
     for _ in range(100):  # the kernel delivers the death signal asynchronously
         if _is_gone(child):
             break
