@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up a virtual environment with the dev and local-model extras, then lint, type-check and
-# run the whole test suite. The README's test command and CI both run exactly this.
+# Set up a virtual environment with the dev, local-model, postgres and validate (torch CPU)
+# extras, then lint, type-check and run the whole test suite. The README's test command and CI
+# both run exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,7 +10,7 @@ python3 -m venv .venv
 . .venv/bin/activate
 python -m pip install --quiet --upgrade pip
 # llama-cpp-python compiles from source once per machine (~8 min); pip caches the wheel.
-python -m pip install --quiet -e ".[dev,local,postgres]"
+python -m pip install --quiet -e ".[dev,local,postgres,validate]"
 
 # PostgreSQL for the checkpoint/blob-store tests (needs root or a local install); CI requires it.
 if bash .ci/services.sh; then
