@@ -10,7 +10,7 @@ python3 -m venv .venv
 . .venv/bin/activate
 python -m pip install --quiet --upgrade pip
 # llama-cpp-python compiles from source once per machine (~8 min); pip caches the wheel.
-python -m pip install --quiet -e ".[dev,local,postgres,validate]"
+python -m pip install --quiet -e ".[dev,local,postgres,validate,studio]"
 
 # PostgreSQL for the checkpoint/blob-store tests (needs root or a local install); CI requires it.
 if bash .ci/services.sh; then
