@@ -95,7 +95,8 @@ def langgraph_dev(home: Path) -> Iterator[str]:
         deadline = time.monotonic() + 120
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"langgraph dev exited: {(home / 'langgraph-dev.log').read_text()[-2000:]}")
+                tail = (home / "langgraph-dev.log").read_text()[-2000:]
+                raise RuntimeError(f"langgraph dev exited: {tail}")
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{url}/ok", timeout=1).status_code == 200:
                     break
