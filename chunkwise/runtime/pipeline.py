@@ -51,7 +51,12 @@ class Pipeline(Generic[R]):
         """The compiled graph: without a checkpointer for Studio and host graphs, with one
         for the runner."""
         graph = self.build().compile(checkpointer=checkpointer, name=self.name)
-        return graph.with_config(recursion_limit=RECURSION_LIMIT)
+        # the tag and metadata reach every node, model call and progress event of the run
+        return graph.with_config(
+            recursion_limit=RECURSION_LIMIT,
+            tags=[f"pipeline:{self.name}"],
+            metadata={"chunkwise_pipeline": self.name},
+        )
 
     def result(self, values: Mapping[str, Any], run_id: str = "") -> R | None:
         """The run's typed result (with its `run_id`), or None while the graph has not
