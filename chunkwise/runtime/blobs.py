@@ -5,6 +5,14 @@ so a paper kept in state is written dozens of times. Documents, chunks and model
 here instead, keyed by their sha256, and only the keys travel through state. Text is
 zlib-compressed: prose shrinks about threefold, which keeps a run's database smaller than the
 document it was given.
+
+Blobs and cached calls are shared by every run that produces the same text, so deleting a run
+may only drop what no other run uses. Each store therefore records which run used which key
+(`chunkwise_blob_refs`): `put`, `cache_put` and a cache hit made inside a graph run record the
+run's id (the LangGraph thread id), and the runner records the keys of a run's input. The
+reference is written before the blob, so a blob being released by one run while another stores
+the same text is written again rather than lost. `release(run_id)` drops the run's references
+and every blob and cached call no other run refers to.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import json
 import sqlite3
 import threading
 import zlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,6 +30,18 @@ from chunkwise.errors import ConfigError
 from chunkwise.runtime.paths import is_postgres
 
 KEY_PREFIX = "sha256:"
+CALL_PREFIX = "call:"
+
+
+def current_run_id() -> str | None:
+    """The run a graph node is working for (its thread id), or None outside a graph run."""
+    try:
+        from langgraph.config import get_config
+
+        thread = get_config().get("configurable", {}).get("thread_id")
+    except Exception:  # outside a runnable context
+        return None
+    return None if thread is None else str(thread)
 
 
 def blob_key(text: str) -> str:
@@ -39,6 +60,22 @@ class BlobStore(Protocol):
 
     def cache_put(self, key: str, value: dict[str, Any]) -> None: ...
 
+    def add_refs(self, run_id: str, keys: Iterable[str]) -> None: ...
+
+    def release(self, run_id: str) -> int: ...
+
+
+_REFS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS chunkwise_blob_refs "
+    "(run_id TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (run_id, key))"
+)
+_REFS_INDEX = "CREATE INDEX IF NOT EXISTS chunkwise_blob_refs_key ON chunkwise_blob_refs (key)"
+# Blobs and cached calls that `run` referenced and no other run does; `?` is the run id twice.
+_UNSHARED = (
+    "key IN (SELECT key FROM chunkwise_blob_refs WHERE run_id = ?) AND NOT EXISTS "
+    "(SELECT 1 FROM chunkwise_blob_refs r WHERE r.key = {table}.key AND r.run_id <> ?)"
+)
+
 
 class SqliteBlobStore:
     """Blobs and the call cache in tables of one SQLite file (WAL, one connection per thread)."""
@@ -54,6 +91,8 @@ class SqliteBlobStore:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS chunkwise_calls (key TEXT PRIMARY KEY, value TEXT)"
             )
+            conn.execute(_REFS_TABLE)
+            conn.execute(_REFS_INDEX)
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -67,10 +106,34 @@ class SqliteBlobStore:
     def put(self, text: str) -> str:
         key = blob_key(text)
         data = zlib.compress(text.encode("utf-8"), 6)
+        self._ref(key)
         self._conn().execute(
             "INSERT OR IGNORE INTO chunkwise_blobs (key, data) VALUES (?, ?)", (key, data)
         )
         return key
+
+    def _ref(self, key: str, run_id: str | None = None) -> None:
+        run_id = run_id or current_run_id()
+        if run_id is not None:
+            self._conn().execute(
+                "INSERT OR IGNORE INTO chunkwise_blob_refs (run_id, key) VALUES (?, ?)",
+                (run_id, key),
+            )
+
+    def add_refs(self, run_id: str, keys: Iterable[str]) -> None:
+        for key in keys:
+            self._ref(key, run_id)
+
+    def release(self, run_id: str) -> int:
+        conn = self._conn()
+        dropped = 0
+        for table in ("chunkwise_blobs", "chunkwise_calls"):
+            cursor = conn.execute(
+                f"DELETE FROM {table} WHERE {_UNSHARED.format(table=table)}", (run_id, run_id)
+            )
+            dropped += max(0, cursor.rowcount)
+        conn.execute("DELETE FROM chunkwise_blob_refs WHERE run_id = ?", (run_id,))
+        return dropped
 
     def get(self, key: str) -> str:
         row = self._conn().execute(
@@ -84,9 +147,13 @@ class SqliteBlobStore:
         row = self._conn().execute(
             "SELECT value FROM chunkwise_calls WHERE key = ?", (key,)
         ).fetchone()
-        return None if row is None else dict(json.loads(row[0]))
+        if row is None:
+            return None
+        self._ref(key)
+        return dict(json.loads(row[0]))
 
     def cache_put(self, key: str, value: dict[str, Any]) -> None:
+        self._ref(key)
         self._conn().execute(
             "INSERT OR REPLACE INTO chunkwise_calls (key, value) VALUES (?, ?)",
             (key, json.dumps(value, ensure_ascii=False)),
@@ -99,13 +166,35 @@ class MemoryBlobStore:
     def __init__(self) -> None:
         self._blobs: dict[str, str] = {}
         self._calls: dict[str, dict[str, Any]] = {}
+        self._refs: dict[str, set[str]] = {}
         self._lock = threading.Lock()
 
     def put(self, text: str) -> str:
         key = blob_key(text)
         with self._lock:
+            self._ref(key)
             self._blobs.setdefault(key, text)
         return key
+
+    def _ref(self, key: str, run_id: str | None = None) -> None:
+        run_id = run_id or current_run_id()
+        if run_id is not None:
+            self._refs.setdefault(run_id, set()).add(key)
+
+    def add_refs(self, run_id: str, keys: Iterable[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self._ref(key, run_id)
+
+    def release(self, run_id: str) -> int:
+        with self._lock:
+            mine = self._refs.pop(run_id, set())
+            shared = set().union(*self._refs.values()) if self._refs else set()
+            dropped = 0
+            for key in mine - shared:
+                table: dict[str, Any] = self._calls if key.startswith(CALL_PREFIX) else self._blobs
+                dropped += table.pop(key, None) is not None
+            return dropped
 
     def get(self, key: str) -> str:
         try:
@@ -114,11 +203,16 @@ class MemoryBlobStore:
             raise KeyError(f"blob {key} is missing from the in-memory store") from None
 
     def cache_get(self, key: str) -> dict[str, Any] | None:
-        value = self._calls.get(key)
-        return None if value is None else dict(value)
+        with self._lock:
+            value = self._calls.get(key)
+            if value is None:
+                return None
+            self._ref(key)
+            return dict(value)
 
     def cache_put(self, key: str, value: dict[str, Any]) -> None:
         with self._lock:
+            self._ref(key)
             self._calls[key] = dict(value)
 
 
@@ -142,10 +236,37 @@ class PostgresBlobStore:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS chunkwise_calls (key TEXT PRIMARY KEY, value TEXT)"
             )
+            conn.execute(_REFS_TABLE)
+            conn.execute(_REFS_INDEX)
+
+    def _ref(self, conn: Any, key: str, run_id: str | None = None) -> None:
+        run_id = run_id or current_run_id()
+        if run_id is not None:
+            conn.execute(
+                "INSERT INTO chunkwise_blob_refs (run_id, key) VALUES (%s, %s) "
+                "ON CONFLICT DO NOTHING",
+                (run_id, key),
+            )
+
+    def add_refs(self, run_id: str, keys: Iterable[str]) -> None:
+        with self._pool.connection() as conn:
+            for key in keys:
+                self._ref(conn, key, run_id)
+
+    def release(self, run_id: str) -> int:
+        dropped = 0
+        with self._pool.connection() as conn:
+            for table in ("chunkwise_blobs", "chunkwise_calls"):
+                where = _UNSHARED.format(table=table).replace("?", "%s")
+                cursor = conn.execute(f"DELETE FROM {table} WHERE {where}", (run_id, run_id))
+                dropped += max(0, cursor.rowcount)
+            conn.execute("DELETE FROM chunkwise_blob_refs WHERE run_id = %s", (run_id,))
+        return dropped
 
     def put(self, text: str) -> str:
         key = blob_key(text)
         with self._pool.connection() as conn:
+            self._ref(conn, key)
             conn.execute(
                 "INSERT INTO chunkwise_blobs (key, data) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                 (key, zlib.compress(text.encode("utf-8"), 6)),
@@ -166,10 +287,14 @@ class PostgresBlobStore:
             row = conn.execute(
                 "SELECT value FROM chunkwise_calls WHERE key = %s", (key,)
             ).fetchone()
-        return None if row is None else dict(json.loads(row[0]))
+            if row is None:
+                return None
+            self._ref(conn, key)
+        return dict(json.loads(row[0]))
 
     def cache_put(self, key: str, value: dict[str, Any]) -> None:
         with self._pool.connection() as conn:
+            self._ref(conn, key)
             conn.execute(
                 "INSERT INTO chunkwise_calls (key, value) VALUES (%s, %s) "
                 "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",

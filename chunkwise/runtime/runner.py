@@ -5,6 +5,10 @@ continues from its last checkpoint (completed parallel branches are not redone),
 returns its stored result without a model call, and a finished run that failed is restarted
 from the pipeline's `restart_from`, whose router re-sends only what failed. The CLI, the Python
 APIs and batches all run pipelines through `run_pipeline`.
+
+Each run is also recorded in the `chunkwise_runs` table beside its checkpoints (status,
+progress, tokens and cost, and what the caller says started it: `RunRecord`), and the blob keys
+of its input are recorded as used by it, so deleting the run can free what only it used.
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ from typing import Any, Generic, Literal
 
 from langgraph.types import RunnableConfig
 
-from chunkwise.errors import ConfigError, RunFailed
-from chunkwise.runtime.blobs import open_blob_store
+from chunkwise.errors import ChunkwiseError, ConfigError, RunFailed
+from chunkwise.runtime.blobs import KEY_PREFIX, open_blob_store
 from chunkwise.runtime.checkpoint import open_checkpointer
 from chunkwise.runtime.pipeline import Pipeline, R
+from chunkwise.runtime.runs import ProgressRecorder, RunRecord, RunsTable, open_runs
 
 Status = Literal["new", "resumed", "retried", "finished"]
 EventHandler = Callable[[dict[str, Any]], None]
@@ -84,13 +89,62 @@ def run_pipeline(
     run_id: str | None = None,
     max_concurrency: int | None = None,
     on_event: EventHandler | None = None,
+    record: RunRecord | None = None,
 ) -> RunOutcome[R]:
     """Start, resume or return run `run_id` (a new id when None); events from nodes go to
     `on_event` as they come. A model failure that stops the run raises `ModelCallError` and bad
     input or settings `InputError`/`ConfigError`; the checkpoint is kept either way, so the
-    same run id resumes."""
-    return _run(pipeline, dict(input), context, checkpoint_db, run_id or new_run_id(pipeline.name),
-                max_concurrency, on_event)
+    same run id resumes. `record` says what started the run (default: Python, no options)."""
+    run_id = run_id or new_run_id(pipeline.name)
+    payload = _store_text_inputs(pipeline, dict(input), context)
+    with open_runs(checkpoint_db) as table:
+        if table is None:
+            return _run(pipeline, payload, context, checkpoint_db, run_id, max_concurrency,
+                        on_event)
+        return _recorded(pipeline, payload, context, checkpoint_db, run_id, max_concurrency,
+                         on_event, table, record or RunRecord())
+
+
+def _input_keys(payload: Mapping[str, Any]) -> list[str]:
+    """Blob keys the caller stored before the run (e.g. the document): the run uses them."""
+    return [v for v in payload.values() if isinstance(v, str) and v.startswith(KEY_PREFIX)]
+
+
+def _recorded(
+    pipeline: Pipeline[R],
+    payload: dict[str, Any],
+    context: Any,
+    checkpoint_db: str,
+    run_id: str,
+    max_concurrency: int | None,
+    on_event: EventHandler | None,
+    table: RunsTable,
+    record: RunRecord,
+) -> RunOutcome[R]:
+    blob_store = getattr(context, "blob_store", None)
+    if isinstance(blob_store, str) and (keys := _input_keys(payload)):
+        open_blob_store(blob_store).add_refs(run_id, keys)
+    table.start(run_id, pipeline.name, record)
+    recorder = ProgressRecorder(table, run_id, on_event)
+    try:
+        outcome = _run(pipeline, payload, context, checkpoint_db, run_id, max_concurrency,
+                       recorder)
+    except BaseException as exc:
+        recorder.flush()
+        # a user-facing error is one safe line; anything else is named by its type only
+        reason = str(exc) if isinstance(exc, ChunkwiseError) else type(exc).__name__
+        table.finish(run_id, "failed", error=reason or type(exc).__name__)
+        raise
+    recorder.flush()
+    result = outcome.result
+    usage = getattr(result, "usage", None)
+    usage_json = None if usage is None else dict(usage.model_dump(mode="json"))
+    if result is not None and getattr(result, "success", False):
+        table.finish(run_id, "done", usage=usage_json)
+    else:
+        error = getattr(result, "error", None) or "stopped before its result"
+        table.finish(run_id, "failed", usage=usage_json, error=str(error))
+    return outcome
 
 
 def _run(
@@ -103,7 +157,6 @@ def _run(
     on_event: EventHandler | None,
 ) -> RunOutcome[R]:
     config = run_config(run_id, max_concurrency)
-    payload = _store_text_inputs(pipeline, payload, context)
     with open_checkpointer(checkpoint_db, pipeline.checkpoint_types) as saver:
         graph = pipeline.compile(saver)
         snapshot = graph.get_state(config)
