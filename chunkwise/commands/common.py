@@ -13,12 +13,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from chunkwise.commands.options import recorded_options
 from chunkwise.commands.progress import ProgressBar
 from chunkwise.errors import ConfigError
 from chunkwise.models.settings import ModelSettings
 from chunkwise.runtime.paths import blob_location_for, default_checkpoint_db
 from chunkwise.runtime.pipeline import Pipeline, R
 from chunkwise.runtime.runner import RunOutcome, new_run_id, run_pipeline
+from chunkwise.runtime.runs import RunRecord
 from chunkwise.state.context import BaseContext, describe_models
 
 
@@ -35,6 +37,8 @@ def add_model_flags(parser: argparse.ArgumentParser, roles: list[str]) -> None:
     group.add_argument("--rpm", type=float, help="requests per minute per endpoint")
     group.add_argument("--tpm", type=float, help="tokens per minute per endpoint")
     group.add_argument("--max-in-flight", type=int, help="requests at once per endpoint")
+    group.add_argument("--rate-window", type=float, default=60.0, metavar="SECONDS",
+                       help="the window --rpm and --tpm count over (default 60)")
     group.add_argument("--max-attempts", type=int, default=6, help="attempts per call, in all")
     group.add_argument("--context-window", type=int, help="override the model's context size")
     group.add_argument(
@@ -68,6 +72,8 @@ def model_settings(args: argparse.Namespace) -> ModelSettings:
         raise ConfigError("--max-attempts must be at least 1")
     if args.max_in_flight is not None and args.max_in_flight < 1:
         raise ConfigError("--max-in-flight must be at least 1")
+    if args.rate_window <= 0:
+        raise ConfigError("--rate-window must be a positive number of seconds")
     return ModelSettings(
         temperature=args.temperature,
         top_p=args.top_p,
@@ -77,6 +83,7 @@ def model_settings(args: argparse.Namespace) -> ModelSettings:
         rpm=args.rpm,
         tpm=args.tpm,
         max_in_flight=args.max_in_flight,
+        rate_window=args.rate_window,
         max_attempts=args.max_attempts,
         context_window=args.context_window,
         structured_method=args.structured_output,
@@ -151,8 +158,10 @@ def run_with_progress(
     context: BaseContext,
     run_id: str | None = None,
     max_concurrency: int | None = None,
+    input_name: str = "",
 ) -> RunOutcome[R]:
-    """`run_pipeline` under a progress bar, with the command's checkpoint database."""
+    """`run_pipeline` under a progress bar, with the command's checkpoint database; the run
+    keeps its command line so `chunkwise runs resume` can run it again."""
     bar = ProgressBar(enabled=not args.quiet)
     run_id = run_id or args.run_id
     try:
@@ -164,6 +173,7 @@ def run_with_progress(
             run_id=run_id,
             max_concurrency=max_concurrency,
             on_event=bar,
+            record=RunRecord(options=recorded_options(args), input_name=input_name),
         )
     finally:
         bar.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from chunkwise.commands.common import (
     write_json,
     write_output,
 )
-from chunkwise.errors import ConfigError, InputError
+from chunkwise.errors import ChunkwiseError, ConfigError, InputError
 from chunkwise.graphs.generate import PIPELINE
 from chunkwise.state.generate import (
     GenerateContext,
@@ -51,6 +52,14 @@ def add_parser(sub: Any) -> None:
         "--manual-plan-path", help="a plan as JSON (GenerationPlan fields) instead of a brief"
     )
     parser.add_argument("--output", help="write the text here (default: stdout)")
+    add_options(parser)
+    add_run_flags(parser)
+    parser.set_defaults(run=run, command=["generate"])
+
+
+def add_options(parser: argparse.ArgumentParser, concurrency_flag: str = "--concurrency") -> None:
+    """The options of a generation, shared by `generate` and `batch generate` (which names
+    the per-document concurrency differently: its own `--concurrency` counts documents)."""
     parser.add_argument("--prefix-window-tokens", type=int, default=1200,
                         help="tokens of the text so far shown to the writer (default 1200)")
     parser.add_argument("--max-retries", type=int, default=2,
@@ -61,11 +70,9 @@ def add_parser(sub: Any) -> None:
                         help="also let the judge model score each section in the report")
     parser.add_argument("--min-length-score", type=float, default=60.0,
                         help="a section below this LongBench-Write length score fails QC")
-    parser.add_argument("--concurrency", type=int, default=4,
+    parser.add_argument(concurrency_flag, dest="concurrency", type=int, default=4,
                         help="sections checked at once in the consistency pass")
     add_model_flags(parser, ROLES)
-    add_run_flags(parser)
-    parser.set_defaults(run=run)
 
 
 def load_plan(path: str) -> dict[str, Any]:
@@ -86,21 +93,35 @@ def _payload(args: argparse.Namespace) -> dict[str, Any]:
         if brief:
             raise ConfigError(f"--manual-plan-path replaces the brief: drop {', '.join(brief)}")
         return {"manual_plan": load_plan(args.manual_plan_path)}
-    if not args.topic or not args.objective:
-        raise ConfigError("give --topic and --objective (and a length), or --manual-plan-path")
-    if args.target_tokens is not None and args.target_words is not None:
-        raise ConfigError("give --target-tokens or --target-words, not both")
-    if args.target_tokens is None and args.target_words is None:
-        raise ConfigError("give the length: --target-tokens N or --target-words N")
-    given = args.target_words if args.target_words is not None else args.target_tokens
-    if given <= 0:
-        raise ConfigError(f"the target length must be a positive number, not {given}")
-    words = args.target_words or words_for_tokens(args.target_tokens)
-    return {"topic": args.topic, "objective": args.objective, "audience": args.audience,
-            "tone": args.tone, "target_words": words}
+    return brief_payload(vars(args), lambda name: "--" + name.replace("_", "-"), ConfigError)
 
 
-def _context(args: argparse.Namespace) -> GenerateContext:
+def brief_payload(
+    values: Mapping[str, Any],
+    name: Callable[[str], str],
+    error: type[ChunkwiseError] = ConfigError,
+) -> dict[str, Any]:
+    """The graph input of a brief (topic, objective, audience, tone and a length), from flags
+    or a batch row; `name` says how a field is called there, in the one-line `error`."""
+    topic, objective = values.get("topic"), values.get("objective")
+    tokens, words = values.get("target_tokens"), values.get("target_words")
+    if not topic or not objective:
+        raise error(f"give {name('topic')} and {name('objective')} (and a length), "
+                    f"or {name('manual_plan_path')}")
+    if tokens is not None and words is not None:
+        raise error(f"give {name('target_tokens')} or {name('target_words')}, not both")
+    if tokens is None and words is None:
+        raise error(f"give the length: {name('target_tokens')} N or {name('target_words')} N")
+    given = words if words is not None else tokens
+    if not isinstance(given, int) or isinstance(given, bool) or given <= 0:
+        raise error(f"the target length must be a positive number, not {given!r}")
+    return {"topic": str(topic), "objective": str(objective),
+            "audience": str(values.get("audience") or ""), "tone": str(values.get("tone") or ""),
+            "target_words": words if words is not None else words_for_tokens(given)}
+
+
+def build_context(args: argparse.Namespace) -> GenerateContext:
+    """The run's context from its options (single and batch forms); `ConfigError` if invalid."""
     if args.prefix_window_tokens < 0:
         raise ConfigError("--prefix-window-tokens must not be negative")
     if args.max_retries < 0:
@@ -124,7 +145,7 @@ def _context(args: argparse.Namespace) -> GenerateContext:
 
 def run(args: argparse.Namespace) -> int:
     payload = _payload(args)
-    context = _context(args)
+    context = build_context(args)
     roles = {"planner": context.planner_model, "writer": context.writer_model,
              "judge": context.judge_model}
     if "manual_plan" in payload:
@@ -134,7 +155,8 @@ def run(args: argparse.Namespace) -> int:
     prepare_run(args, context, roles, PIPELINE.name)
     started = time.monotonic()
     outcome = run_with_progress(
-        args, PIPELINE, payload=payload, context=context, max_concurrency=args.concurrency
+        args, PIPELINE, payload=payload, context=context, max_concurrency=args.concurrency,
+        input_name=args.manual_plan_path or args.topic,
     )
     result = outcome.require_result()
     text = context.store().get(result.final_text_key)

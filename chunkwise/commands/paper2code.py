@@ -22,6 +22,8 @@ from chunkwise.graphs.paper2code import PIPELINE
 from chunkwise.models.settings import chunk_processing_delay
 from chunkwise.state.paper2code import Paper2CodeContext
 
+ROLES = ["chunk", "code"]
+
 
 def _num_chunks(value: str) -> int | str:
     if value == "auto":
@@ -44,23 +46,31 @@ def add_parser(sub: Any) -> None:
     )
     parser.add_argument("paper", nargs="?", help="paper file: .pdf, .tex, .md or .txt")
     parser.add_argument("--paper-id", help="resolve the paper by id in --papers-dir instead")
-    parser.add_argument("--papers-dir", help="folder of <id>.pdf/.tex/.md/.txt (default: papers)")
     parser.add_argument("--out", help="write the code here (default: stdout)")
+    add_options(parser)
+    add_run_flags(parser)
+    parser.set_defaults(run=run, command=["paper2code"])
+
+
+def add_options(parser: argparse.ArgumentParser, concurrency_flag: str = "--concurrency") -> None:
+    """The options of a paper run, shared by `paper2code` and `batch paper2code` (which names
+    the per-document concurrency differently: its own `--concurrency` counts documents)."""
+    parser.add_argument("--papers-dir", help="folder of <id>.pdf/.tex/.md/.txt (default: papers)")
     parser.add_argument("--num-chunks", type=_num_chunks, default=5, help="N or auto")
     parser.add_argument("--chunk-tokens", type=int, help="cap on tokens per chunk")
-    parser.add_argument("--concurrency", type=int, default=4, help="chunks summarized at once")
+    parser.add_argument(concurrency_flag, dest="concurrency", type=int, default=4,
+                        help="chunks summarized at once")
     parser.add_argument("--sequential", action="store_true", help="one chunk at a time")
     parser.add_argument(
         "--delay", type=float, help="seconds between chunk requests with --sequential "
         "(default: CHUNK_PROCESSING_DELAY or 2.0)"
     )
     parser.add_argument("--min-success-ratio", type=float, default=0.5)
-    add_model_flags(parser, ["chunk", "code"])
-    add_run_flags(parser)
-    parser.set_defaults(run=run)
+    add_model_flags(parser, ROLES)
 
 
-def _context(args: argparse.Namespace) -> tuple[Paper2CodeContext, int]:
+def build_context(args: argparse.Namespace) -> tuple[Paper2CodeContext, int]:
+    """The run's context and chunks at once, from its options (single and batch forms)."""
     if not 0 < args.min_success_ratio <= 1:
         raise ConfigError("--min-success-ratio must be in (0, 1]")
     if args.concurrency < 1:
@@ -86,13 +96,14 @@ def _context(args: argparse.Namespace) -> tuple[Paper2CodeContext, int]:
 def run(args: argparse.Namespace) -> int:
     if not args.paper and not args.paper_id:
         raise InputError("give a paper file (chunkwise paper2code PAPER) or --paper-id ID")
-    context, concurrency = _context(args)
+    context, concurrency = build_context(args)
     prepare_run(args, context, {"chunk": context.chunk_model, "code": context.code_model},
                 PIPELINE.name)
     payload = {"paper_path": args.paper} if args.paper else {"paper_id": args.paper_id}
     started = time.monotonic()
     outcome = run_with_progress(
-        args, PIPELINE, payload=payload, context=context, max_concurrency=concurrency
+        args, PIPELINE, payload=payload, context=context, max_concurrency=concurrency,
+        input_name=args.paper or args.paper_id,
     )
     result = outcome.require_result()
     write_json(args.json_path, result.to_dict())

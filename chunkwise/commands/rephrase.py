@@ -56,6 +56,13 @@ def add_parser(sub: Any) -> None:
         metavar="FILE",
         help="rewritten file (with --styles: OUT.<style>.EXT each)",
     )
+    add_options(parser)
+    add_run_flags(parser)
+    parser.set_defaults(run=run, command=["rephrase"])
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a rewrite, shared by `rephrase` and `batch rephrase`."""
     styles = parser.add_mutually_exclusive_group()
     styles.add_argument(
         "--style", metavar="NAME", help=f"style preset: {', '.join(STYLES)} (default faithful)"
@@ -127,8 +134,6 @@ def add_parser(sub: Any) -> None:
         help="how tokens are counted (default tiktoken cl100k)",
     )
     add_model_flags(parser, ROLES)
-    add_run_flags(parser)
-    parser.set_defaults(run=run)
 
 
 # --- the file's form ------------------------------------------------------------------------
@@ -221,7 +226,7 @@ def per_style(path: str, style: str, many: bool) -> Path:
 # --- running --------------------------------------------------------------------------------
 
 
-def _styles(args: argparse.Namespace) -> list[tuple[Style, dict[str, str]]]:
+def styles_of(args: argparse.Namespace) -> list[tuple[Style, dict[str, str]]]:
     """Each style to run and the graph input naming it; `ConfigError` for an unknown one."""
     if args.style_instruction is not None:
         return [
@@ -239,7 +244,8 @@ def _styles(args: argparse.Namespace) -> list[tuple[Style, dict[str, str]]]:
     return [(STYLES[name], {"style": name}) for name in chosen]
 
 
-def _context(args: argparse.Namespace) -> RephraseContext:
+def build_context(args: argparse.Namespace) -> RephraseContext:
+    """The run's context from its options (single and batch forms); `ConfigError` if invalid."""
     if args.chunk_tokens < MIN_CHUNK_TOKENS:
         raise ConfigError(
             f"--chunk-tokens must be at least {MIN_CHUNK_TOKENS}, got {args.chunk_tokens}"
@@ -281,8 +287,8 @@ def _context(args: argparse.Namespace) -> RephraseContext:
 
 
 def run(args: argparse.Namespace) -> int:
-    styles = _styles(args)
-    context = _context(args)
+    styles = styles_of(args)
+    context = build_context(args)
     if Path(args.output).resolve() == Path(args.input).resolve():
         raise ConfigError("--output must not be the --input file; write the rewrite elsewhere")
     text, form = read_input(args.input)
@@ -297,6 +303,7 @@ def run(args: argparse.Namespace) -> int:
         outcome = run_with_progress(
             args, PIPELINE, payload={"text": text, **choice}, context=context,
             run_id=f"{base_id}.{style.name}" if many else base_id,
+            input_name=args.input,
         )
         result = outcome.require_result()
         output = per_style(args.output, style.name, many)
