@@ -1,4 +1,4 @@
-"""The `chunkwise` command: one subcommand per pipeline, plus `models check`.
+"""The `chunkwise` command: one subcommand per pipeline, `batch`, `runs` and `models`.
 
 User errors (bad input, bad settings) print one line and exit 2; a run that fails exits 1 and
 keeps its checkpoint; Ctrl-C exits 130 and says how to resume. No traceback for any of these.
@@ -15,7 +15,7 @@ from chunkwise import __version__
 from chunkwise.errors import ChunkwiseError, ConfigError, InputError
 
 # subcommand name -> module in chunkwise.commands exposing add_parser(subparsers) and run(args)
-COMMANDS = ("paper2code", "rephrase", "generate", "models")
+COMMANDS = ("paper2code", "rephrase", "generate", "batch", "runs", "models")
 
 
 def build_parser() -> argparse.ArgumentParser:

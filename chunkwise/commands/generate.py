@@ -7,11 +7,13 @@ round(0.75 * N) words (cl100k tokens per English word); `--target-words N` gives
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from chunkwise.commands.batch_work import BatchSpec
 from chunkwise.commands.common import (
     add_model_flags,
     add_run_flags,
@@ -25,8 +27,11 @@ from chunkwise.commands.common import (
 )
 from chunkwise.errors import ChunkwiseError, ConfigError, InputError
 from chunkwise.graphs.generate import PIPELINE
+from chunkwise.runtime.batch_io import Document
+from chunkwise.state.context import BaseContext
 from chunkwise.state.generate import (
     GenerateContext,
+    GenerateResult,
     manual_plan_payload,
     words_for_tokens,
 )
@@ -177,3 +182,68 @@ def run(args: argparse.Namespace) -> int:
         quiet=args.quiet,
     )
     return 0
+
+
+# --- batch form -----------------------------------------------------------------------------
+
+
+def _row_name(name: str) -> str:
+    return "a 'plan' field" if name == "manual_plan_path" else repr(name)
+
+
+def _batch_input(doc: Document) -> dict[str, Any]:
+    """A row (or a JSON file of a folder) holding a plan, or the fields of a brief."""
+    fields = doc.fields
+    if doc.path is not None:
+        try:
+            fields = json.loads(doc.path.read_text("utf-8-sig"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputError(f"{doc.where}: not a JSON brief or plan ({exc})") from None
+        if not isinstance(fields, dict):
+            raise InputError(f"{doc.where}: a brief or plan must be a JSON object")
+    plan = fields.get("plan", fields.get("manual_plan"))
+    if plan is not None:
+        return {"manual_plan": manual_plan_payload(plan, doc.where)}
+    try:
+        return brief_payload(fields, _row_name, InputError)
+    except InputError as exc:
+        raise InputError(f"{doc.where}: {exc}") from None
+
+
+def _check(doc: Document) -> None:
+    _batch_input(doc)
+
+
+def _batch_payload(doc: Document, context: BaseContext, text_field: str) -> dict[str, Any]:
+    return _batch_input(doc)
+
+
+def _batch_row(result: GenerateResult, context: BaseContext) -> dict[str, Any]:
+    return {"output": context.store().get(result.final_text_key), "words": result.words,
+            "target_words": result.target_words, "length_score": result.length_score,
+            "qc_passed": result.qc_report.passed}
+
+
+def _roles(context: BaseContext) -> dict[str, Any]:
+    assert isinstance(context, GenerateContext)
+    roles = {"planner": context.planner_model, "writer": context.writer_model}
+    if context.consistency_pass or context.qc_judge:
+        roles["judge"] = context.judge_model
+    return roles
+
+
+def _batch_context(args: argparse.Namespace) -> tuple[BaseContext, int | None]:
+    return build_context(args), args.concurrency
+
+
+BATCH = BatchSpec(
+    pipeline=PIPELINE,
+    add_options=lambda parser: add_options(parser, "--per-document-concurrency"),
+    context=_batch_context,
+    roles=_roles,
+    payload=_batch_payload,
+    row=_batch_row,
+    check=_check,
+    needs_text=False,
+    pattern="*.json",
+)

@@ -6,6 +6,7 @@ import argparse
 import time
 from typing import Any
 
+from chunkwise.commands.batch_work import BatchSpec
 from chunkwise.commands.common import (
     add_model_flags,
     add_run_flags,
@@ -20,7 +21,9 @@ from chunkwise.commands.common import (
 from chunkwise.errors import ConfigError, InputError
 from chunkwise.graphs.paper2code import PIPELINE
 from chunkwise.models.settings import chunk_processing_delay
-from chunkwise.state.paper2code import Paper2CodeContext
+from chunkwise.runtime.batch_io import Document
+from chunkwise.state.context import BaseContext
+from chunkwise.state.paper2code import Paper2CodeContext, Paper2CodeResult
 
 ROLES = ["chunk", "code"]
 
@@ -122,3 +125,33 @@ def run(args: argparse.Namespace) -> int:
         f"{time.monotonic() - started:.1f}s · run {args.run_id}"
     )
     return 0
+
+
+# --- batch form -----------------------------------------------------------------------------
+
+
+def _batch_payload(doc: Document, context: BaseContext, text_field: str) -> dict[str, Any]:
+    if doc.path is not None:
+        return {"paper_path": str(doc.path.resolve()), "paper_id": doc.path.stem}
+    return {"text_key": context.store().put(doc.fields[text_field]), "paper_id": doc.key}
+
+
+def _batch_row(result: Paper2CodeResult, context: BaseContext) -> dict[str, Any]:
+    return {"output": result.code, "paper_title": result.paper_title,
+            "recommended_dataset": result.recommended_dataset,
+            "successful_chunks": result.successful_chunks, "num_chunks": result.num_chunks}
+
+
+def _roles(context: BaseContext) -> dict[str, Any]:
+    assert isinstance(context, Paper2CodeContext)
+    return {"chunk": context.chunk_model, "code": context.code_model}
+
+
+BATCH = BatchSpec(
+    pipeline=PIPELINE,
+    add_options=lambda parser: add_options(parser, "--per-document-concurrency"),
+    context=build_context,
+    roles=_roles,
+    payload=_batch_payload,
+    row=_batch_row,
+)

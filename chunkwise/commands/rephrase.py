@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chunkwise.commands.batch_work import BatchSpec, Variant
 from chunkwise.commands.common import (
     add_model_flags,
     add_run_flags,
@@ -30,7 +31,9 @@ from chunkwise.commands.common import (
 from chunkwise.errors import ConfigError, InputError
 from chunkwise.graphs.rephrase import PIPELINE
 from chunkwise.prompts.rephrase import STYLES, Style, resolve_style
-from chunkwise.state.rephrase import RephraseContext
+from chunkwise.runtime.batch_io import Document
+from chunkwise.state.context import BaseContext
+from chunkwise.state.rephrase import RephraseContext, RephraseResult
 from chunkwise.text.decoding import decode_text
 from chunkwise.text.fidelity import resolve_checks
 from chunkwise.text.loaders import load_document
@@ -332,3 +335,47 @@ def run(args: argparse.Namespace) -> int:
             quiet=args.quiet,
         )
     return 0
+
+
+# --- batch form -----------------------------------------------------------------------------
+
+
+def _batch_variants(args: argparse.Namespace) -> list[Variant]:
+    styles = styles_of(args)
+    many = len(styles) > 1
+    return [Variant(f".{style.name}" if many else "", choice, {"style": style.name})
+            for style, choice in styles]
+
+
+def _batch_payload(doc: Document, context: BaseContext, text_field: str) -> dict[str, Any]:
+    text = read_input(str(doc.path))[0] if doc.path is not None else doc.fields[text_field]
+    return {"text_key": context.store().put(text)}
+
+
+def _batch_row(result: RephraseResult, context: BaseContext) -> dict[str, Any]:
+    totals = result.summary.get("totals", {})
+    return {"output": context.store().get(result.output_key), "parts": totals.get("chunks"),
+            "flagged": totals.get("flagged"), "retries": totals.get("retries")}
+
+
+def _roles(context: BaseContext) -> dict[str, Any]:
+    assert isinstance(context, RephraseContext)
+    roles = {"rewriter": context.rewriter_model}
+    if context.judge:
+        roles["judge"] = context.judge_model
+    return roles
+
+
+def _batch_context(args: argparse.Namespace) -> tuple[BaseContext, int | None]:
+    return build_context(args), None
+
+
+BATCH = BatchSpec(
+    pipeline=PIPELINE,
+    add_options=add_options,
+    context=_batch_context,
+    roles=_roles,
+    payload=_batch_payload,
+    row=_batch_row,
+    variants=_batch_variants,
+)
