@@ -88,5 +88,5 @@ def replay(options: dict[str, Any] | None, extra: list[str]) -> argparse.Namespa
     argv = (options or {}).get("argv")
     if not isinstance(argv, list) or not argv:
         raise ConfigError("the run's options hold no command line; run the command again")
-    root, _ = command_parser([str(argv[0]), *(str(a) for a in argv[1:2] if argv[0] == "batch")])
+    root, _ = command_parser([str(argv[0])])
     return root.parse_args([str(a) for a in argv] + extra)
