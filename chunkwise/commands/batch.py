@@ -158,6 +158,10 @@ def run(args: argparse.Namespace) -> int:
     spec = SPECS[args.pipeline]
     _check_options(args)
     database = _database(args)
+    if args.ray:  # before anything else waits on the network: one line if nothing is there
+        from chunkwise.runtime.ray_pool import check_reachable
+
+        check_reachable(args.ray)
     context, per_document = spec.context(args)
     source = DocumentSource(args.input, id_field=args.id_field, text_field=args.text_field,
                             needs_text=spec.needs_text, pattern=args.pattern)

@@ -68,6 +68,17 @@ class ScriptedChatModel(BaseChatModel):
         params["ls_provider"] = "scripted"
         return params
 
+    def __getstate__(self) -> dict[Any, Any]:
+        """Picklable (Ray ships a batch's context to its workers): the copy starts with no
+        calls and its own lock; the calls a copy answers are recorded in its process only."""
+        state = dict(super().__getstate__())
+        state["__pydantic_private__"] = {"_calls": [], "_lock": None}
+        return state
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        super().__setstate__(state)
+        self._lock = threading.Lock()
+
     @property
     def calls(self) -> list[ScriptedCall]:
         with self._lock:

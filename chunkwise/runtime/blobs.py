@@ -229,15 +229,23 @@ class PostgresBlobStore:
         self.url = url
         self._pool = ConnectionPool(url, min_size=1, max_size=8, kwargs={"autocommit": True},
                                     open=True)
-        with self._pool.connection() as conn:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS chunkwise_blobs (key TEXT PRIMARY KEY, data BYTEA)"
-            )
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS chunkwise_calls (key TEXT PRIMARY KEY, value TEXT)"
-            )
-            conn.execute(_REFS_TABLE)
-            conn.execute(_REFS_INDEX)
+        try:
+            with self._pool.connection(timeout=15) as conn:
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS chunkwise_blobs (key TEXT PRIMARY KEY, data BYTEA)"
+                )
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS chunkwise_calls (key TEXT PRIMARY KEY, value TEXT)"
+                )
+                conn.execute(_REFS_TABLE)
+                conn.execute(_REFS_INDEX)
+        except Exception as exc:
+            self._pool.close()
+            if type(exc).__module__.startswith("psycopg"):
+                raise ConfigError(
+                    f"blob store: cannot use PostgreSQL ({' '.join(str(exc).split())})"
+                ) from None
+            raise
 
     def _ref(self, conn: Any, key: str, run_id: str | None = None) -> None:
         run_id = run_id or current_run_id()
