@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Set up a virtual environment with the dev, local-model, postgres and validate (torch CPU)
-# extras, then lint, type-check and run the whole test suite. The README's test command and CI
+# Set up a virtual environment with the dev, local-model, postgres, validate (torch CPU), studio,
+# ray and parquet extras, then lint, type-check and run the whole test suite. The README's test command and CI
 # both run exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +10,7 @@ python3 -m venv .venv
 . .venv/bin/activate
 python -m pip install --quiet --upgrade pip
 # llama-cpp-python compiles from source once per machine (~8 min); pip caches the wheel.
-python -m pip install --quiet -e ".[dev,local,postgres,validate,studio]"
+python -m pip install --quiet -e ".[dev,local,postgres,validate,studio,ray,parquet]"
 
 # PostgreSQL for the checkpoint/blob-store tests (needs root or a local install); CI requires it.
 if bash .ci/services.sh; then

@@ -1,0 +1,94 @@
+"""Peak memory of `chunkwise batch rephrase` streaming a large generated JSON Lines file.
+
+`python -m benchmarks.batch_streaming [--mb 200] [--doc-kb 200]` writes a file of generated
+documents (seeded, so every run is the same), then runs `chunkwise batch rephrase` over it in
+a child process whose model answers instantly (a scripted echo), and prints a Markdown table:
+input size, documents, wall time, documents per minute and the child's peak RSS. Memory is
+flat when the peak RSS does not grow with the input: run it with two sizes to see.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+WORDS = (
+    "harbor keeper signal coast storm beacon tower stone glass rotation night ship route "
+    "weather lamp oil wick lens prism mile cliff tide fog horn logbook relief station supply "
+    "winter summer island reef channel pilot chart compass current wave gale calm"
+).split()
+
+
+def write_input(path: Path, megabytes: int, doc_kb: int) -> int:
+    """Documents of about `doc_kb` KB each until the file holds `megabytes` MB; the count."""
+    rng = random.Random(7)
+    target, written, count = megabytes * 1_000_000, 0, 0
+    with path.open("w", encoding="utf-8") as out:
+        while written < target:
+            sentences, size = [], 0
+            while size < doc_kb * 1000:
+                sentence = " ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 18)))
+                sentence = sentence.capitalize() + ". "
+                sentences.append(sentence)
+                size += len(sentence)
+            line = json.dumps({"id": f"doc-{count}", "text": "".join(sentences)}) + "\n"
+            out.write(line)
+            written += len(line)
+            count += 1
+    return count
+
+
+def child(argv: list[str]) -> int:
+    """The batch, in this process, with a model that returns each part as it is."""
+    from chunkwise import cli
+    from chunkwise.commands import common
+    from chunkwise.models.scripted import ScriptedChatModel
+    from chunkwise.prompts.rephrase import parse_rewrite_messages
+
+    common.MODEL_OVERRIDE = ScriptedChatModel(
+        responders={"rewrite": lambda call: parse_rewrite_messages(call.messages).current_chunk}
+    )
+    return cli.main(argv)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mb", type=int, default=200, help="input size in MB (default 200)")
+    parser.add_argument("--doc-kb", type=int, default=200, help="document size in KB")
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        sys.exit(child(args.child))
+    with tempfile.TemporaryDirectory(prefix="chunkwise-batch-bench-") as tmp:
+        work = Path(tmp)
+        source = work / "docs.jsonl"
+        docs = write_input(source, args.mb, args.doc_kb)
+        argv = ["batch", "rephrase", "--input", str(source), "--output", str(work / "out.jsonl"),
+                "--checkpoint-db", str(work / "runs.sqlite"), "--concurrency",
+                str(args.concurrency), "--quiet",
+                # one part per document: the benchmark is about the batch, not the splitter
+                "--tokenizer", "whitespace", "--chunk-tokens", "40000", "--max-new-tokens",
+                "50000", "--context-window", "200000"]
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "benchmarks.batch_streaming", "--child",
+                               *argv], check=False)
+        seconds = time.monotonic() - started
+        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        rows = sum(1 for _ in (work / "out.jsonl").open("rb"))
+        size = source.stat().st_size / 1e6
+    print("| input | documents | rows | exit | wall time | docs/min | peak RSS |")
+    print("|---|---|---|---|---|---|---|")
+    print(f"| {size:.0f} MB jsonl | {docs} x {args.doc_kb} KB | {rows} | {done.returncode} | "
+          f"{seconds:.0f} s | {60 * docs / seconds:.0f} | {peak_kb / 1024:.0f} MB |")
+
+
+if __name__ == "__main__":
+    main()
