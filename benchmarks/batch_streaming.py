@@ -19,11 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-WORDS = (
+VOCABULARY = (
     "harbor keeper signal coast storm beacon tower stone glass rotation night ship route "
     "weather lamp oil wick lens prism mile cliff tide fog horn logbook relief station supply "
     "winter summer island reef channel pilot chart compass current wave gale calm"
-).split()
+)
+WORDS = VOCABULARY.split()
 
 
 def write_input(path: Path, megabytes: int, doc_kb: int) -> int:

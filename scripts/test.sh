@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up a virtual environment with the dev, local-model, postgres, validate (torch CPU), studio,
-# ray and parquet extras, then lint, type-check and run the whole test suite. The README's test command and CI
-# both run exactly this.
+# ray and parquet extras, then lint, type-check and run the whole test suite. The README's test
+# command and CI both run exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
 def _batch_payload(doc: Document, context: BaseContext, text_field: str) -> dict[str, Any]:
     if doc.path is not None:
         return {"paper_path": str(doc.path.resolve()), "paper_id": doc.path.stem}
-    return {"text_key": context.store().put(doc.fields[text_field]), "paper_id": doc.key}
+    return {"paper_text": doc.fields[text_field], "paper_id": doc.key}
 
 
 def _batch_row(result: Paper2CodeResult, context: BaseContext) -> dict[str, Any]:

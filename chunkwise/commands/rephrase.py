@@ -349,7 +349,7 @@ def _batch_variants(args: argparse.Namespace) -> list[Variant]:
 
 def _batch_payload(doc: Document, context: BaseContext, text_field: str) -> dict[str, Any]:
     text = read_input(str(doc.path))[0] if doc.path is not None else doc.fields[text_field]
-    return {"text_key": context.store().put(text)}
+    return {"text": text}
 
 
 def _batch_row(result: RephraseResult, context: BaseContext) -> dict[str, Any]:
