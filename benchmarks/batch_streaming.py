@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 VOCABULARY = (
     "harbor keeper signal coast storm beacon tower stone glass rotation night ship route "
@@ -50,12 +51,17 @@ def child(argv: list[str]) -> int:
     """The batch, in this process, with a model that returns each part as it is."""
     from chunkwise import cli
     from chunkwise.commands import common
-    from chunkwise.models.scripted import ScriptedChatModel
+    from chunkwise.models.scripted import ScriptedCall, ScriptedChatModel
     from chunkwise.prompts.rephrase import parse_rewrite_messages
 
-    common.MODEL_OVERRIDE = ScriptedChatModel(
-        responders={"rewrite": lambda call: parse_rewrite_messages(call.messages).current_chunk}
-    )
+    class Echo(ScriptedChatModel):
+        """Answers like a scripted model but keeps no record of its calls: a record of every
+        prompt would itself grow with the input and hide what the batch holds."""
+
+        def _answer(self, call: ScriptedCall) -> Any:
+            return parse_rewrite_messages(call.messages).current_chunk
+
+    common.MODEL_OVERRIDE = Echo()
     return cli.main(argv)
 
 
