@@ -17,8 +17,8 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from chunkwise.text.fences import fenced_code_ranges
 from chunkwise.text.headings import Heading
-from chunkwise.text.markup import fenced_code_ranges
 
 __all__ = [
     "LINE",
