@@ -38,7 +38,9 @@ __all__ = [
 @dataclass(frozen=True, slots=True)
 class Span:
     """``text[start:end]`` with `tokens` counted on that exact slice; `title` is the title of
-    the section the span starts in ("" before the first heading)."""
+    the section the span starts in ("" before the first heading). `split_paper` returns them
+    and paper2code's state keeps them as its chunks (chunk i is the i-th span), each
+    summarized on its own; rephrase's units are `text.overlap.Part`, shown with context."""
 
     start: int
     end: int
