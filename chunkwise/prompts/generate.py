@@ -12,10 +12,12 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from chunkwise.state.generate import GenerationPlan, SectionSpec, StateTable
 
-MAX_ENTITIES = 25
-MAX_FACTS = 20
-MAX_TERMS = 20
-MAX_THREADS = 8
+# How much of the state table a prompt shows (the table stores more: `STORED_*` in
+# `nodes.generate.table`), so a prompt stays small however long the document grows.
+SHOWN_ENTITIES = 25
+SHOWN_FACTS = 20  # the latest ones
+SHOWN_TERMS = 20
+SHOWN_THREADS = 8
 OUTLINE_NEIGHBOURS = 3  # titles shown before and after the current section
 
 
@@ -57,12 +59,12 @@ def table_block(table: StateTable) -> str:
         [
             f"Summary so far: {table.summary or '(none)'}",
             "Entities (always use these exact names):",
-            _bullets(entities[:MAX_ENTITIES]),
+            _bullets(entities[:SHOWN_ENTITIES]),
             "Facts and numbers already stated (do not contradict them):",
-            _bullets(table.facts[-MAX_FACTS:]),
-            "Terms in use: " + (", ".join(table.terminology[:MAX_TERMS]) or "(none)"),
+            _bullets(table.facts[-SHOWN_FACTS:]),
+            "Terms in use: " + (", ".join(table.terminology[:SHOWN_TERMS]) or "(none)"),
             "Open threads:",
-            _bullets(table.open_threads[:MAX_THREADS]),
+            _bullets(table.open_threads[:SHOWN_THREADS]),
         ]
     )
 

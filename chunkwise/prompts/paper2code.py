@@ -6,7 +6,11 @@ prompt names the output sections it expects and says what to leave out.
 
 from __future__ import annotations
 
+from functools import cache
+
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+
+from chunkwise.prompts.measure import prompt_tokens
 
 SUMMARY_SYSTEM = """You are a meticulous ML research engineer. You read one part of a research \
 paper and write notes that another engineer will use to implement the paper in PyTorch without \
@@ -123,5 +127,25 @@ def code_messages(*, title: str, notes: str, dataset: str, task: str) -> list[Ba
     ]
 
 
-# Tokens the fixed parts of a prompt take, reserved when budgeting chunks and notes.
-PROMPT_OVERHEAD_TOKENS = 600
+# Room for what is filled in per paper around the texts: its title, a section name, the
+# dataset (named twice in the code prompt) and the task.
+FIELD_RESERVE_TOKENS = 120
+_MANY = 999  # part numbers and word limits as wide as they get
+
+
+@cache
+def chunk_prompt_overhead() -> int:
+    """Tokens of a summary or merge prompt around its text (the larger of the two)."""
+    summary = summarize_messages(
+        title="", text="", number=_MANY, total=_MANY, section="", max_words=_MANY
+    )
+    merge = merge_messages(title="", notes="", first=_MANY, last=_MANY, max_words=_MANY)
+    return max(prompt_tokens(summary), prompt_tokens(merge)) + FIELD_RESERVE_TOKENS
+
+
+@cache
+def code_prompt_overhead() -> int:
+    """Tokens of the dataset or code prompt around the notes (the larger of the two)."""
+    datasets = dataset_messages(title="", notes="")
+    code = code_messages(title="", notes="", dataset="", task="")
+    return max(prompt_tokens(datasets), prompt_tokens(code)) + FIELD_RESERVE_TOKENS

@@ -21,16 +21,19 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
 from chunkwise.errors import ConfigError
+from chunkwise.prompts.measure import prompt_tokens
+from chunkwise.text.tokens import Tokenizer
 
 __all__ = [
     "STYLES",
-    "JudgeVerdict",
     "RewriteRequest",
+    "RewriteVerdict",
     "Style",
     "judge_messages",
     "parse_rewrite_messages",
     "resolve_style",
     "rewrite_messages",
+    "rewrite_prompt_overhead",
 ]
 
 
@@ -244,6 +247,26 @@ def rewrite_messages(request: RewriteRequest) -> list[BaseMessage]:
     return [SystemMessage(SYSTEM), HumanMessage("\n\n".join(sections))]
 
 
+# A retry's prompt lists why the last answer failed: a line per failed check (seven built-in
+# checks, extra ones, the judge's reasons).
+FEEDBACK_RESERVE_TOKENS = 400
+
+
+def rewrite_prompt_overhead(style_instruction: str, tokenizer: Tokenizer | None = None) -> int:
+    """Tokens of a rewrite prompt around its three texts (the part, the rewrite so far, the
+    covered source): rules, style, labels and tags, plus room for a retry's reasons."""
+    skeleton = RewriteRequest(
+        style_instruction=style_instruction,
+        current_chunk="x",
+        rewritten_prefix="x",
+        overlap_text="x",
+        chunk_index=998,
+        total_chunks=999,
+        attempt=9,
+    )
+    return prompt_tokens(rewrite_messages(skeleton), tokenizer) + FEEDBACK_RESERVE_TOKENS
+
+
 def _message_text(message: BaseMessage) -> str:
     content = message.content
     if isinstance(content, str):
@@ -293,8 +316,9 @@ def parse_rewrite_messages(messages: Sequence[BaseMessage]) -> RewriteRequest:
 # --- judge ----------------------------------------------------------------------------------
 
 
-class JudgeVerdict(BaseModel):
-    """The judge's structured answer for one rewritten part."""
+class RewriteVerdict(BaseModel):
+    """The judge's structured answer for one rewritten part: a score and what was wrong
+    (generate's judge grades a whole section instead: `state.generate.SectionGrade`)."""
 
     score: int = Field(
         ge=1,

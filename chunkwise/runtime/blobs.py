@@ -22,9 +22,10 @@ import json
 import sqlite3
 import threading
 import zlib
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from chunkwise.errors import ConfigError
 from chunkwise.runtime.paths import is_postgres
@@ -333,3 +334,42 @@ def open_blob_store(location: str | Path | None) -> BlobStore:
                 store = SqliteBlobStore(name)
             _OPEN[name] = store
         return store
+
+
+# --- parsed blobs -----------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+# A key is the hash of its text, so it names the same text in every store: entries are keyed by
+# (parser, key) alone. Bounded in entries and in the characters of the texts they came from.
+_PARSED: OrderedDict[tuple[Callable[[str], Any], str], tuple[Any, int]] = OrderedDict()
+_PARSED_LOCK = threading.Lock()
+PARSED_MAX_ENTRIES = 64
+PARSED_MAX_CHARS = 64_000_000
+
+
+def read_cached(store: BlobStore, key: str, parse: Callable[[str], T]) -> T:
+    """`parse(store.get(key))`, kept for the next steps and branches of a run that read it.
+
+    For what every step reads again (a document, a plan): one decompression and parse per
+    process instead of one per step. The value is shared: callers must not mutate it. A key
+    missing from the store raises `KeyError` as `store.get` does, and is not remembered.
+    """
+    slot = (parse, key)
+    with _PARSED_LOCK:
+        hit = _PARSED.get(slot)
+        if hit is not None:
+            _PARSED.move_to_end(slot)
+            return hit[0]
+    text = store.get(key)
+    value = parse(text)
+    with _PARSED_LOCK:
+        _PARSED[slot] = (value, len(text))
+        _PARSED.move_to_end(slot)
+        chars = sum(size for _, size in _PARSED.values())
+        while len(_PARSED) > 1 and (
+            len(_PARSED) > PARSED_MAX_ENTRIES or chars > PARSED_MAX_CHARS
+        ):
+            _, (_, size) = _PARSED.popitem(last=False)
+            chars -= size
+    return value

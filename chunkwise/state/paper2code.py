@@ -16,20 +16,12 @@ from typing_extensions import TypedDict
 from chunkwise.models.usage import Usage, add_usage
 from chunkwise.state.context import BaseContext
 from chunkwise.state.result import PipelineResult
+from chunkwise.text.sections import Span  # a chunk: state keeps the splitter's spans as they are
 
 
-class ChunkSpan(BaseModel):
-    """One chunk as a slice of the stored document."""
-
-    index: int
-    start: int
-    end: int
-    title: str = ""
-    tokens: int
-
-
-class ChunkOutcome(BaseModel):
-    """What summarizing one chunk gave; a failure keeps the provider's reason."""
+class SummaryOutcome(BaseModel):
+    """What summarizing chunk `index` gave, as state keeps it (with the summary's blob key); a
+    failure keeps the provider's reason. The result shows it as a `ChunkResult`."""
 
     index: int
     success: bool
@@ -55,6 +47,9 @@ class DatasetRecommendation(BaseModel):
 
 
 class ChunkResult(TypedDict):
+    """One entry of the result's `chunk_results` (the original API's shape): a
+    `SummaryOutcome` numbered from 1, without blob keys; "not run" for a chunk never tried."""
+
     chunk_number: int
     success: bool
     summary_length: int
@@ -63,8 +58,8 @@ class ChunkResult(TypedDict):
 
 
 def merge_outcomes(
-    left: dict[int, ChunkOutcome] | None, right: dict[int, ChunkOutcome] | None
-) -> dict[int, ChunkOutcome]:
+    left: dict[int, SummaryOutcome] | None, right: dict[int, SummaryOutcome] | None
+) -> dict[int, SummaryOutcome]:
     """Keyed by chunk index; a later outcome replaces an earlier one, a success is never lost."""
     merged = dict(left or {})
     for index, outcome in (right or {}).items():
@@ -90,30 +85,33 @@ class Paper2CodeOutput(TypedDict):
 
 
 class Paper2CodeState(Paper2CodeInput):
-    paper_title: NotRequired[str]
-    doc_key: NotRequired[str]
-    doc_chars: NotRequired[int]
-    started_at: NotRequired[float]
-    headings_key: NotRequired[str]
-    chunks: NotRequired[list[ChunkSpan]]
-    outcomes: Annotated[dict[int, ChunkOutcome], merge_outcomes]
-    summary_keys: NotRequired[list[str]]
-    collapse_rounds: NotRequired[int]
-    notes_tokens: NotRequired[int]
-    notes_budget: NotRequired[int]
-    failure: NotRequired[str | None]
-    datasets: NotRequired[DatasetRecommendation]
-    code_key: NotRequired[str]
-    final_generation_time: NotRequired[float]
+    """Each field is set by the node named beside it; `load_paper` also starts the fields that
+    a failed run's `finalize` reads before their own node has run."""
+
+    paper_title: str  # load_paper (which sets the input's paper_id too)
+    doc_key: str
+    headings_key: str
+    started_at: float
+    chunks: list[Span]  # split_paper; chunk i is chunks[i]
+    outcomes: Annotated[dict[int, SummaryOutcome], merge_outcomes]  # summarize_chunk, by index
+    failure: str | None  # assess_summaries; collapse_summaries and write_code when they fail
+    summary_keys: list[str]  # combine_summaries, then each collapse round
+    collapse_rounds: int
+    notes_tokens: int
+    notes_budget: int
+    datasets: DatasetRecommendation | None  # recommend_datasets
+    code_key: str | None  # write_code
+    final_generation_time: float
     usage: Annotated[Usage, add_usage]
-    result: NotRequired[dict[str, Any]]
+    result: dict[str, Any]
 
 
 class SummarizeTask(TypedDict):
     """The `Send` payload of one chunk: keys and offsets, never the text."""
 
     doc_key: str
-    chunk: ChunkSpan
+    index: int
+    chunk: Span
     total: int
     paper_title: str
 
@@ -177,5 +175,5 @@ class Paper2CodeResult(PipelineResult):
 
 
 # What a paper2code checkpoint may hold besides plain values (the serializer's allow-list).
-CHECKPOINT_TYPES: tuple[type, ...] = (ChunkSpan, ChunkOutcome, DatasetRecommendation,
+CHECKPOINT_TYPES: tuple[type, ...] = (Span, SummaryOutcome, DatasetRecommendation,
                                       DatasetCandidate, Usage)

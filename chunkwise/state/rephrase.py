@@ -37,21 +37,21 @@ class RephraseOutput(TypedDict):
     result: dict[str, Any]
 
 
-class RephraseState(TypedDict):
-    text: NotRequired[str]
-    text_key: NotRequired[str]
-    style: NotRequired[str]
-    style_instruction: NotRequired[str]
-    style_name: NotRequired[str]
-    instruction: NotRequired[str]
-    rewriter_name: NotRequired[str]
-    judge_name: NotRequired[str | None]
-    plan_key: NotRequired[str]
-    total: NotRequired[int]
-    cursor: NotRequired[int]
-    head: NotRequired[str | None]
-    flagged: NotRequired[int]
-    result: NotRequired[dict[str, Any]]
+class RephraseState(RephraseInput):
+    """Every field below is set by the node that owns it: `plan_chunks` all but the last
+    (`rewrite_chunk` moves `cursor`, `head` and `flagged`), `stitch_output` the `result`. The
+    input's `text` is emptied by `plan_chunks` once it is in the blob store (`text_key`)."""
+
+    style_name: str
+    instruction: str
+    rewriter_name: str
+    judge_name: str | None
+    plan_key: str  # the parts (`text.overlap.parts_to_json`) in the blob store
+    total: int
+    cursor: int  # parts done
+    head: str | None  # blob key of the newest `PartRecord`; None before the first part
+    flagged: int
+    result: dict[str, Any]
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -64,8 +64,9 @@ class CheckOutcome(BaseModel):
     score: float | None = None
 
 
-class ChunkReport(BaseModel):
-    """One part: where it is, its size in and out, how it was verified, what it cost."""
+class PartReport(BaseModel):
+    """One rewritten part (a `text.overlap.Part`) as the report shows it: where it is, its
+    size in and out, how it was verified, what it cost. A `PartRecord` without its links."""
 
     index: int
     start: int = Field(description="Char offset of the part's region in the input text")
@@ -89,8 +90,10 @@ class ChunkReport(BaseModel):
     output_tokens_billed: int = 0
 
 
-class ChunkRecord(ChunkReport):
-    """A `ChunkReport` as stored in the blob store, linked to the record before it."""
+class PartRecord(PartReport):
+    """A `PartReport` as `rewrite_chunk` stores it in the blob store: with the key of the
+    rewritten text (`piece_key`) and of the record of the part before (`prev`), so state holds
+    only the newest record's key however many parts are done."""
 
     piece_key: str
     prev: str | None = None
@@ -122,7 +125,7 @@ class RephraseReport(BaseModel):
     judge_model: str | None = None
     success: bool = True
     flagged: list[int] = Field(default_factory=list)
-    chunks: list[ChunkReport] = Field(default_factory=list)
+    chunks: list[PartReport] = Field(default_factory=list)
     totals: ReportTotals
 
     @classmethod

@@ -60,7 +60,9 @@ class FidelityLimits:
 
 @dataclass(frozen=True)
 class ChunkSample:
-    """What a check sees: the region's source core, its rewrite, and what precedes it."""
+    """What a fidelity check sees of one attempt at a part: the region's source core, its
+    rewrite, and what precedes it (texts, where a `text.overlap.Part` holds only offsets and
+    `state.rephrase.PartRecord` what became of the part). Public: custom checks take it."""
 
     source: str
     rewritten: str

@@ -11,8 +11,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from chunkwise.text.fences import fenced_code_ranges
 from chunkwise.text.markup import (
-    fenced_code_ranges,
     latex_to_plain,
     line_start,
     read_braced,

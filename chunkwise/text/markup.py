@@ -1,4 +1,5 @@
-"""Small scanners for Markdown and LaTeX syntax shared by the loaders and the splitter.
+"""Small scanners for LaTeX syntax (and line starts) shared by the loaders and the splitter;
+Markdown code fences are `chunkwise.text.fences`.
 
 They work on the whole string with compiled regexes (C speed) and only loop in Python over the
 matches, so they stay fast on book-length inputs.
@@ -9,43 +10,16 @@ from __future__ import annotations
 import re
 
 __all__ = [
-    "fenced_code_ranges",
     "latex_to_plain",
     "line_start",
     "read_braced",
     "strip_latex_comments",
 ]
 
-# A fence line: up to 3 spaces, then 3+ backticks or tildes, then an info string.
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})([^\n]*)$", re.MULTILINE)
-
 
 def line_start(text: str, pos: int) -> int:
     """Index where the line holding `pos` starts."""
     return text.rfind("\n", 0, pos) + 1
-
-
-def fenced_code_ranges(text: str) -> list[tuple[int, int]]:
-    """Char ranges ``[start, end)`` of closed Markdown fenced code blocks, fences included.
-
-    An unclosed fence is ignored rather than swallowing the rest of the document: one stray
-    ``` in a long text must not turn everything after it into code.
-    """
-    ranges: list[tuple[int, int]] = []
-    opening: re.Match[str] | None = None
-    for m in _FENCE.finditer(text):
-        fence = m.group(1)
-        if opening is None:
-            if fence[0] == "`" and "`" in m.group(2):
-                continue  # not a fence: backtick fences cannot have backticks in the info
-            opening = m
-            continue
-        open_fence = opening.group(1)
-        if fence[0] == open_fence[0] and len(fence) >= len(open_fence) and not m.group(2).strip():
-            end = m.end() + 1 if m.end() < len(text) else m.end()
-            ranges.append((opening.start(), end))
-            opening = None
-    return ranges
 
 
 def read_braced(text: str, pos: int) -> tuple[str, int] | None:

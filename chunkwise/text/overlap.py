@@ -22,18 +22,21 @@ code block or a LaTeX math environment unless the block is too long to keep whol
 from __future__ import annotations
 
 import bisect
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chunkwise.errors import ConfigError
-from chunkwise.text.tokens import Tokenizer
+from chunkwise.text.fences import fenced_code_ranges, unwrap_fence
+from chunkwise.text.tokens import TokenCodec, Tokenizer, has_offsets
 
 __all__ = [
     "Part",
     "check_sizes",
-    "code_spans",
     "math_spans",
+    "parts_from_json",
+    "parts_to_json",
     "protected_spans",
     "restore_edges",
     "split_edges",
@@ -48,7 +51,9 @@ _BOM = "\ufeff"
 
 @dataclass(frozen=True)
 class Part:
-    """One unit of rewriting: region ``[start, end)``, context ``[context_start, start)``."""
+    """One unit of rephrase's rewriting: region ``[start, end)`` of the document, shown with the
+    already-covered context ``[context_start, start)``. Regions partition the document (unlike
+    paper2code's `text.sections.Span`, a chunk summarized on its own, with no context)."""
 
     index: int
     start: int
@@ -61,6 +66,15 @@ class Part:
     @classmethod
     def from_list(cls, row: Sequence[int]) -> Part:
         return cls(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+
+
+def parts_to_json(parts: Sequence[Part]) -> str:
+    """A plan of parts as compact JSON, for the blob store."""
+    return json.dumps([p.to_list() for p in parts])
+
+
+def parts_from_json(raw: str) -> tuple[Part, ...]:
+    return tuple(Part.from_list(row) for row in json.loads(raw))
 
 
 def check_sizes(chunk_tokens: int, overlap_tokens: int, prefix_window_tokens: int) -> None:
@@ -82,7 +96,6 @@ def check_sizes(chunk_tokens: int, overlap_tokens: int, prefix_window_tokens: in
 
 # --- blocks that must not be cut ------------------------------------------------------------
 
-_FENCE_OPEN = re.compile(r"^[ ]{0,3}(`{3,}|~{3,})[^\n]*$", re.MULTILINE)
 _MATH_ENVS = "equation|align|alignat|flalign|gather|multline|eqnarray|math|displaymath|split|dmath"
 _MATH = re.compile(
     r"\$\$.+?\$\$"  # display $$...$$
@@ -94,29 +107,12 @@ _MATH = re.compile(
 )
 
 
-def code_spans(text: str) -> list[tuple[int, int]]:
-    """Fenced code blocks (``` or ~~~) as ``(start, end)``; an unclosed fence runs to the end."""
-    spans: list[tuple[int, int]] = []
-    pos = 0
-    while (opening := _FENCE_OPEN.search(text, pos)) is not None:
-        fence = opening.group(1)
-        closing = re.compile(
-            rf"^[ ]{{0,3}}{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$", re.MULTILINE
-        ).search(text, opening.end())
-        end = len(text) if closing is None else closing.end()
-        spans.append((opening.start(), end))
-        pos = end
-        if closing is None:
-            break
-    return spans
-
-
 def math_spans(
     text: str, *, skip: Sequence[tuple[int, int]] | None = None
 ) -> list[tuple[int, int]]:
     """LaTeX math (``$..$``, ``$$..$$``, ``\\[..\\]``, ``\\(..\\)``, equation-like environments)
     outside code blocks, as ``(start, end)``."""
-    skip = code_spans(text) if skip is None else skip
+    skip = fenced_code_ranges(text) if skip is None else skip
     skip_starts = [s for s, _ in skip]
     spans: list[tuple[int, int]] = []
     for m in _MATH.finditer(text):
@@ -128,8 +124,9 @@ def math_spans(
 
 
 def protected_spans(text: str) -> list[tuple[int, int]]:
-    """Code blocks and math, sorted and merged: a cut strictly inside one is avoided."""
-    code = code_spans(text)
+    """Code blocks and math, sorted and merged: a cut strictly inside one is avoided. A code
+    fence left unclosed protects nothing (`chunkwise.text.fences`)."""
+    code = fenced_code_ranges(text)
     merged: list[tuple[int, int]] = []
     for start, end in sorted([*code, *math_spans(text, skip=code)]):
         if merged and start < merged[-1][1]:
@@ -308,7 +305,6 @@ _PREFACE = re.compile(
     re.IGNORECASE,
 )
 _WRAP_TAG = re.compile(r"^<(text_to_rewrite(?:_\d+)?)>\s*\n?(.*?)\n?\s*</\1>$", re.DOTALL)
-_WRAP_FENCE = re.compile(r"^(`{3,}|~{3,})[\w-]*[ \t]*\n(.*?)\n[ \t]*\1$", re.DOTALL)
 
 
 def strip_chatter(rewritten: str, source: str) -> str:
@@ -320,10 +316,12 @@ def strip_chatter(rewritten: str, source: str) -> str:
     m = _PREFACE.match(out)
     if m and not core.startswith(m.group()):
         out = split_edges(out[m.end() :])[1]
-    for pattern in (_WRAP_TAG, _WRAP_FENCE):
-        m = pattern.match(out)
-        if m and pattern.match(core) is None:
-            out = split_edges(m.group(2))[1]
+    m = _WRAP_TAG.match(out)
+    if m and _WRAP_TAG.match(core) is None:
+        out = split_edges(m.group(2))[1]
+    inner = unwrap_fence(out)
+    if inner is not None and unwrap_fence(core) is None:
+        out = split_edges(inner)[1]
     return out
 
 
@@ -354,10 +352,15 @@ def trim_repeated_lead(
     return split_edges(out[best:])[1] if best else out
 
 
-def tail_tokens(text: str, tokenizer: Tokenizer, tokens: int) -> str:
-    """The last `tokens` tokens of `text`, started at a word boundary when one is near."""
+def tail_tokens(text: str, tokenizer: Tokenizer | TokenCodec, tokens: int) -> str:
+    """The last `tokens` tokens of `text`, started at a word boundary when one is near: a slice
+    of `text`, except with an `encode`/`decode`-only tokenizer (the original APIs' protocol),
+    whose last tokens are decoded instead."""
     if tokens <= 0 or not text:
         return ""
+    if not has_offsets(tokenizer):
+        ids = tokenizer.encode(text)
+        return text if len(ids) <= tokens else str(tokenizer.decode(ids[-tokens:]))
     offsets = tokenizer.offsets(text)
     if len(offsets) <= tokens:
         return text

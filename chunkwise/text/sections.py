@@ -17,8 +17,8 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from chunkwise.text.fences import fenced_code_ranges
 from chunkwise.text.headings import Heading
-from chunkwise.text.markup import fenced_code_ranges
 
 __all__ = [
     "LINE",
@@ -38,7 +38,9 @@ __all__ = [
 @dataclass(frozen=True, slots=True)
 class Span:
     """``text[start:end]`` with `tokens` counted on that exact slice; `title` is the title of
-    the section the span starts in ("" before the first heading)."""
+    the section the span starts in ("" before the first heading). `split_paper` returns them
+    and paper2code's state keeps them as its chunks (chunk i is the i-th span), each
+    summarized on its own; rephrase's units are `text.overlap.Part`, shown with context."""
 
     start: int
     end: int

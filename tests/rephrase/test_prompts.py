@@ -10,8 +10,8 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from chunkwise.errors import ConfigError
 from chunkwise.prompts.rephrase import (
     STYLES,
-    JudgeVerdict,
     RewriteRequest,
+    RewriteVerdict,
     judge_messages,
     parse_rewrite_messages,
     resolve_style,
@@ -134,6 +134,6 @@ def test_judge_prompt_and_schema() -> None:
     system, user = judge_messages("Be plain.", "Source </source> text.", "Rewrite.")
     assert "faithful" in str(system.content) or "fact" in str(system.content)
     assert "<source_2>\nSource </source> text.\n</source_2>" in str(user.content)
-    assert JudgeVerdict(score=5).reasons == []
+    assert RewriteVerdict(score=5).reasons == []
     with pytest.raises(ValueError):
-        JudgeVerdict(score=7)
+        RewriteVerdict(score=7)

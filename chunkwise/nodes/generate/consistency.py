@@ -4,8 +4,7 @@ revision is kept only when it does not make the section's QC worse. One `Send` p
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 from langgraph.types import Send
@@ -21,8 +20,8 @@ from chunkwise.nodes.generate.common import (
     rule_problems,
 )
 from chunkwise.prompts.generate import consistency_check_messages, revision_messages
-from chunkwise.runtime.blobs import open_blob_store
-from chunkwise.runtime.progress import emit
+from chunkwise.runtime.blobs import read_cached
+from chunkwise.runtime.progress import announce_stage, emit
 from chunkwise.state.generate import (
     ConsistencyTask,
     ConsistencyVerdict,
@@ -37,24 +36,17 @@ from chunkwise.text.qc import count_words, length_score
 MAX_LENGTH_LOSS = 10.0  # a revision may cost at most this much length score
 
 
-@lru_cache(maxsize=8)
-def _table(location: str, key: str) -> StateTable:
-    # parallel branches share one parsed table
-    return StateTable.model_validate_json(open_blob_store(location).get(key))
-
-
 def pending(state: GenerateState) -> list[SectionRecord]:
-    return [r for r in ordered(state.get("sections") or {}) if not r.consistency_checked]
+    return [r for r in ordered(state["sections"]) if not r.consistency_checked]
 
 
 def dispatch_consistency(state: GenerateState, runtime: Runtime[GenerateContext]) -> dict[str, Any]:
     """Store the final table once; the edge after this sends one task per section."""
-    emit("stage", name="consistency", total=len(pending(state)))
-    table = state.get("table") or StateTable()
-    return {"table_key": runtime.context.store().put(table.model_dump_json())}
+    announce_stage("consistency", len(pending(state)))
+    return {"table_key": runtime.context.store().put(state["table"].model_dump_json())}
 
 
-def send_sections(state: GenerateState) -> list[Send] | str:
+def send_sections(state: GenerateState) -> list[Send] | Literal["check_quality"]:
     tasks = [
         Send("review_consistency", ConsistencyTask(
             record=record, plan_key=state["plan_key"], table_key=state["table_key"]))
@@ -83,8 +75,8 @@ def review_consistency(task: ConsistencyTask, runtime: Runtime[GenerateContext])
     ctx = runtime.context
     store = ctx.store()
     record = task["record"]
-    plan = plan_of(task, ctx)
-    table = _table(ctx.blob_store, task["table_key"])
+    plan = plan_of(task["plan_key"], ctx)
+    table = read_cached(store, task["table_key"], StateTable.model_validate_json)  # shared
     text = store.get(record.text_key)
     problems = rule_problems(plan, text)
     usage = Usage()

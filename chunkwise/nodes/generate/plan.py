@@ -11,7 +11,7 @@ from chunkwise.errors import InputError, RunFailed
 from chunkwise.models.retry import ModelCallError
 from chunkwise.models.usage import Usage
 from chunkwise.prompts.generate import plan_messages
-from chunkwise.runtime.progress import emit
+from chunkwise.runtime.progress import announce_stage, emit
 from chunkwise.state.generate import (
     GenerateContext,
     GenerateState,
@@ -67,7 +67,7 @@ def _from_draft(draft: PlanDraft, state: GenerateState, target_words: int) -> Ge
 
 def make_plan(state: GenerateState, runtime: Runtime[GenerateContext]) -> dict[str, Any]:
     ctx = runtime.context
-    emit("stage", name="plan", total=1)
+    announce_stage("plan", 1)
     usage = Usage()
     manual = state.get("manual_plan")
     if manual is not None:

@@ -17,17 +17,16 @@ from chunkwise.nodes.generate.common import (
     thresholds,
 )
 from chunkwise.prompts.generate import judge_messages
-from chunkwise.runtime.progress import emit
+from chunkwise.runtime.progress import announce_stage, emit
 from chunkwise.state.generate import (
     GenerateContext,
     GenerateResult,
     GenerateState,
     GenerationPlan,
-    JudgeVerdict,
     QCReport,
+    SectionGrade,
     SectionQC,
     SectionRecord,
-    StateTable,
 )
 from chunkwise.text import qc
 
@@ -113,7 +112,7 @@ def _judge(
     scores = []
     for section, text in zip(report.sections, texts, strict=True):
         try:
-            reply = client.structured(judge_messages(plan, section.index, text), JudgeVerdict,
+            reply = client.structured(judge_messages(plan, section.index, text), SectionGrade,
                                       task="qc_judge")
         except ModelCallError as exc:
             if not can_fall_back(exc):
@@ -131,19 +130,19 @@ def _judge(
 def check_quality(state: GenerateState, runtime: Runtime[GenerateContext]) -> dict[str, Any]:
     ctx = runtime.context
     store = ctx.store()
-    plan = plan_of(state, ctx)
-    emit("stage", name="qc", total=1)
+    plan = plan_of(state["plan_key"], ctx)
+    announce_stage("qc", 1)
     started = time.monotonic()
-    records = ordered(state.get("sections") or {})
+    records = ordered(state["sections"])
     texts = [store.get(r.text_key) for r in records]
     report = build_report(plan, records, texts, ctx)
     usage, warnings = Usage(), list[str]()
     if ctx.qc_judge:
         usage, warnings = _judge(plan, texts, report, ctx)
-    report.section_warnings = [*state.get("warnings", []), *warnings, *report.section_warnings]
+    report.section_warnings = [*state["warnings"], *warnings, *report.section_warnings]
     final_text = "\n\n".join(texts)
-    table = state.get("table") or StateTable()
-    total_usage = (state.get("usage") or Usage()) + usage
+    table = state["table"]
+    total_usage = state["usage"] + usage
     result = GenerateResult(
         success=True,
         usage=total_usage,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 
@@ -20,18 +20,19 @@ from chunkwise.state.generate import (
 )
 from chunkwise.text import qc
 
-# Caps that keep the table (and every prompt showing it) compact.
-MAX_ENTITIES = 60
-MAX_FACTS = 40
-MAX_TERMS = 40
-MAX_THREADS = 10
-MAX_SUMMARY_WORDS = 120
-MAX_ITEM_CHARS = 200
+# What the table stores, so it stays compact however long the text grows; prompts show fewer
+# (`prompts.generate.SHOWN_*`).
+STORED_ENTITIES = 60  # the first ones: a name keeps its first canonical form
+STORED_FACTS = 40  # the latest ones
+STORED_TERMS = 40
+STORED_THREADS = 10
+STORED_SUMMARY_WORDS = 120
+STORED_ITEM_CHARS = 200
 
 
 def _short(text: str) -> str:
     text = " ".join(str(text).split())
-    return text if len(text) <= MAX_ITEM_CHARS else text[: MAX_ITEM_CHARS - 1] + "…"
+    return text if len(text) <= STORED_ITEM_CHARS else text[: STORED_ITEM_CHARS - 1] + "…"
 
 
 def _dedupe(items: list[str]) -> list[str]:
@@ -55,13 +56,14 @@ def merge_update(table: StateTable, update: StateUpdate) -> StateTable:
             known.add(name.casefold())
             entities.append(Entity(name=name, note=_short(entity.note)))
     summary_words = " ".join(update.summary.split()).split(" ")
-    summary = " ".join(summary_words[-MAX_SUMMARY_WORDS:]) if update.summary.strip() else (
+    summary = " ".join(summary_words[-STORED_SUMMARY_WORDS:]) if update.summary.strip() else (
         table.summary)
+    terms = _dedupe(table.terminology + [_short(t) for t in update.terms])
     return StateTable(
-        entities=entities[:MAX_ENTITIES],
-        facts=_dedupe(table.facts + [_short(f) for f in update.facts])[-MAX_FACTS:],
-        terminology=_dedupe(table.terminology + [_short(t) for t in update.terms])[:MAX_TERMS],
-        open_threads=_dedupe([_short(t) for t in update.open_threads])[:MAX_THREADS],
+        entities=entities[:STORED_ENTITIES],
+        facts=_dedupe(table.facts + [_short(f) for f in update.facts])[-STORED_FACTS:],
+        terminology=terms[:STORED_TERMS],
+        open_threads=_dedupe([_short(t) for t in update.open_threads])[:STORED_THREADS],
         summary=summary,
         sections_done=table.sections_done + 1,
     )
@@ -89,9 +91,9 @@ def fallback_update(
 
 def update_table(state: GenerateState, runtime: Runtime[GenerateContext]) -> dict[str, Any]:
     ctx = runtime.context
-    plan = plan_of(state, ctx)
-    index = state.get("cursor", 0)
-    table = state.get("table") or StateTable()
+    plan = plan_of(state["plan_key"], ctx)
+    index = state["cursor"]
+    table = state["table"]
     text = ctx.store().get(state["sections"][index].text_key)
     usage, warnings = Usage(), list[str]()
     try:
@@ -108,7 +110,9 @@ def update_table(state: GenerateState, runtime: Runtime[GenerateContext]) -> dic
             "warnings": warnings}
 
 
-def route_after_table(state: GenerateState, runtime: Runtime[GenerateContext]) -> str:
-    if state.get("cursor", 0) < state["section_count"]:
+def route_after_table(
+    state: GenerateState, runtime: Runtime[GenerateContext]
+) -> Literal["write_section", "dispatch_consistency", "check_quality"]:
+    if state["cursor"] < state["section_count"]:
         return "write_section"
     return "dispatch_consistency" if runtime.context.consistency_pass else "check_quality"

@@ -8,44 +8,38 @@ One section per graph step: `write_section` stores the draft and `review_section
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 
 from chunkwise.models.retry import ModelCallError
 from chunkwise.nodes.generate.common import (
-    announce,
     can_fall_back,
     check_section,
     clean_section,
     ordered,
     plan_of,
     recent_text,
-    tokenizer_of,
 )
 from chunkwise.prompts.generate import rewrite_messages, section_messages
-from chunkwise.runtime.progress import emit
-from chunkwise.state.generate import (
-    Draft,
-    GenerateContext,
-    GenerateState,
-    SectionRecord,
-    StateTable,
-)
+from chunkwise.runtime.progress import announce_stage, emit
+from chunkwise.state.generate import Draft, GenerateContext, GenerateState, SectionRecord
+from chunkwise.text.attempts import replaces_best
 from chunkwise.text.qc import count_words
+from chunkwise.text.tokens import resolve_tokenizer
 
 
 def write_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> dict[str, Any]:
     ctx = runtime.context
     store = ctx.store()
-    plan = plan_of(state, ctx)
-    index = state.get("cursor", 0)
-    announce("sections", len(plan.sections) - index)
-    sections = state.get("sections") or {}
-    table = state.get("table") or StateTable()
-    recent = recent_text(store, sections, index, tokenizer_of(ctx), ctx.prefix_window_tokens)
+    plan = plan_of(state["plan_key"], ctx)
+    index = state["cursor"]
+    announce_stage("sections", len(plan.sections) - index)
+    table = state["table"]
+    tokenizer = resolve_tokenizer(ctx.tokenizer, codec_ok=True)
+    recent = recent_text(store, state["sections"], index, tokenizer, ctx.prefix_window_tokens)
     client = ctx.client("writer", ctx.writer_model)
-    previous = state.get("draft")
+    previous = state["draft"]
     if previous is not None and previous.index == index and previous.problems:
         draft_text = store.get(previous.text_key)
         messages = rewrite_messages(plan, index, table, recent, draft_text, previous.problems,
@@ -60,11 +54,11 @@ def write_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> di
             return {"draft": gave_up,
                     "warnings": [f"section {index + 1}: no QC rewrite ({exc})"]}
         attempt = previous.attempt + 1
-        best = (previous.best_key, previous.best_problems)
+        best: tuple[str, int | None] = (previous.best_key, previous.best_problems)
     else:
         reply = client.complete(section_messages(plan, index, table, recent),
                                 task="section_generation")
-        attempt, best = 0, ("", -1)
+        attempt, best = 0, ("", None)
     text = clean_section(reply.text, plan.sections[index].title)
     draft = Draft(index=index, attempt=attempt, text_key=store.put(text),
                   best_key=best[0], best_problems=best[1])
@@ -74,17 +68,16 @@ def write_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> di
 def review_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> dict[str, Any]:
     ctx = runtime.context
     store = ctx.store()
-    plan = plan_of(state, ctx)
+    plan = plan_of(state["plan_key"], ctx)
     draft = state["draft"]
-    assert draft is not None
+    assert draft is not None  # write_section set it
     index = draft.index
-    earlier = [store.get(r.text_key) for r in ordered(state.get("sections") or {})
-               if r.index < index]
+    earlier = [store.get(r.text_key) for r in ordered(state["sections"]) if r.index < index]
     text = store.get(draft.text_key)
     problems = check_section(plan, index, text, earlier, ctx).problems() if text.strip() else [
         "the section is empty"
     ]
-    if draft.best_problems < 0 or len(problems) <= draft.best_problems:
+    if replaces_best(len(problems), draft.best_problems):
         draft = draft.model_copy(update={"best_key": draft.text_key,
                                          "best_problems": len(problems)})
     if problems and draft.attempt < ctx.max_retries and not draft.final:
@@ -104,5 +97,5 @@ def review_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> d
     return {"sections": {index: record}, "draft": None}
 
 
-def route_after_review(state: GenerateState) -> str:
-    return "write_section" if state.get("draft") is not None else "update_table"
+def route_after_review(state: GenerateState) -> Literal["write_section", "update_table"]:
+    return "write_section" if state["draft"] is not None else "update_table"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import re
 import time
 from typing import Any
 
@@ -12,17 +11,16 @@ from langgraph.runtime import Runtime
 from chunkwise.models.retry import ModelCallError
 from chunkwise.nodes.paper2code.combine import join_notes
 from chunkwise.prompts.paper2code import code_messages, dataset_messages
-from chunkwise.runtime.progress import emit
+from chunkwise.runtime.progress import announce_stage, emit
 from chunkwise.state.paper2code import DatasetRecommendation, Paper2CodeContext, Paper2CodeState
-
-_FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
+from chunkwise.text.fences import longest_code
 
 
 def extract_code(reply: str) -> str:
-    """The longest fenced block, or the whole reply when the model wrote bare code."""
-    blocks = _FENCE.findall(reply)
-    code = max(blocks, key=len) if blocks else reply
-    return code.strip() + "\n"
+    """The longest Python (or unlabelled) fenced block, one left open by a cut-off reply
+    included, or the whole reply when the model wrote bare code."""
+    code = longest_code(reply, ("python", "py", "python3"))
+    return (reply if code is None else code).strip() + "\n"
 
 
 def syntax_error(code: str) -> str | None:
@@ -38,11 +36,11 @@ def recommend_datasets(
 ) -> dict[str, Any]:
     """A structured recommendation; its failure is recorded, not fatal (the code can go on)."""
     ctx = runtime.context
-    emit("stage", name="datasets", total=1)
-    notes = join_notes(ctx.store(), state.get("summary_keys", []))
+    announce_stage("datasets", 1)
+    notes = join_notes(ctx.store(), state["summary_keys"])
     try:
         reply = ctx.client("code", ctx.code_model).structured(
-            dataset_messages(title=state.get("paper_title", ""), notes=notes),
+            dataset_messages(title=state["paper_title"], notes=notes),
             DatasetRecommendation,
             task="recommend_datasets",
         )
@@ -56,14 +54,15 @@ def recommend_datasets(
 
 def write_code(state: Paper2CodeState, runtime: Runtime[Paper2CodeContext]) -> dict[str, Any]:
     ctx = runtime.context
-    emit("stage", name="code", total=1)
-    datasets = state.get("datasets") or DatasetRecommendation(task="", recommended_dataset="")
-    notes = join_notes(ctx.store(), state.get("summary_keys", []))
+    announce_stage("code", 1)
+    datasets = state["datasets"]
+    assert datasets is not None  # recommend_datasets always sets it, a fallback on failure
+    notes = join_notes(ctx.store(), state["summary_keys"])
     started = time.monotonic()
     try:
         reply = ctx.client("code", ctx.code_model).complete(
             code_messages(
-                title=state.get("paper_title", ""),
+                title=state["paper_title"],
                 notes=notes,
                 dataset=datasets.recommended_dataset or "a suitable public dataset",
                 task=datasets.task or "the paper's task",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 
@@ -11,7 +11,7 @@ from chunkwise.models.usage import Usage
 from chunkwise.nodes.paper2code.budget import chunk_budget, notes_budget
 from chunkwise.prompts.paper2code import merge_messages, notes_token_cap, notes_word_limit
 from chunkwise.runtime.blobs import BlobStore
-from chunkwise.runtime.progress import emit
+from chunkwise.runtime.progress import announce_stage, emit
 from chunkwise.state.paper2code import Paper2CodeContext, Paper2CodeState
 from chunkwise.text.tokens import count_tokens
 
@@ -31,19 +31,20 @@ def _measure(state_keys: list[str], ctx: Paper2CodeContext) -> dict[str, Any]:
 def combine_summaries(
     state: Paper2CodeState, runtime: Runtime[Paper2CodeContext]
 ) -> dict[str, Any]:
-    outcomes = state.get("outcomes") or {}
     keys = [
         o.summary_key
-        for _, o in sorted(outcomes.items())
+        for _, o in sorted(state["outcomes"].items())
         if o.success and o.summary_key is not None
     ]
     return {**_measure(keys, runtime.context), "collapse_rounds": 0}
 
 
-def route_notes(state: Paper2CodeState) -> str:
-    if state.get("failure"):
+def route_notes(
+    state: Paper2CodeState,
+) -> Literal["finalize", "collapse_summaries", "recommend_datasets"]:
+    if state["failure"]:
         return "finalize"
-    if state.get("notes_tokens", 0) > state.get("notes_budget", 0):
+    if state["notes_tokens"] > state["notes_budget"]:
         return "collapse_summaries"
     return "recommend_datasets"
 
@@ -74,18 +75,18 @@ def collapse_summaries(
     """One round: merge neighbouring summaries in groups; the route loops until they fit."""
     ctx = runtime.context
     store = ctx.store()
-    rounds = state.get("collapse_rounds", 0) + 1
-    keys = list(state.get("summary_keys", []))
+    rounds = state["collapse_rounds"] + 1
+    keys = list(state["summary_keys"])
     client = ctx.client("chunk", ctx.chunk_model)
     groups = _groups(store, keys, chunk_budget(client, ctx.chunk_tokens))
     if rounds > MAX_COLLAPSE_ROUNDS or len(groups) >= len(keys):
         return {
-            "failure": f"the notes ({state.get('notes_tokens')} tokens) do not shrink below the "
-            f"code model's budget ({state.get('notes_budget')}) after {rounds - 1} rounds: "
+            "failure": f"the notes ({state['notes_tokens']} tokens) do not shrink below the "
+            f"code model's budget ({state['notes_budget']}) after {rounds - 1} rounds: "
             "use a code model with a larger context (--code-model) or --context-window",
             "collapse_rounds": rounds - 1,
         }
-    emit("stage", name=f"collapse round {rounds}", total=len(groups))
+    announce_stage(f"collapse round {rounds}", len(groups))
     usage = Usage()
     merged: list[str] = []
     first = 1
@@ -95,7 +96,7 @@ def collapse_summaries(
             max_words = notes_word_limit(count_tokens(notes))
             reply = client.complete(
                 merge_messages(
-                    title=state.get("paper_title", ""),
+                    title=state["paper_title"],
                     notes=notes,
                     first=first,
                     last=first + len(group) - 1,

@@ -7,7 +7,6 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from chunkwise.models.usage import Usage
 from chunkwise.nodes.paper2code.code import syntax_error
 from chunkwise.state.paper2code import (
     ChunkResult,
@@ -18,12 +17,12 @@ from chunkwise.state.paper2code import (
 
 
 def chunk_results(state: Paper2CodeState) -> list[ChunkResult]:
-    outcomes = state.get("outcomes") or {}
+    outcomes = state["outcomes"]
     results: list[ChunkResult] = []
-    for chunk in state.get("chunks", []):
-        outcome = outcomes.get(chunk.index)
+    for index in range(len(state["chunks"])):
+        outcome = outcomes.get(index)
         item = ChunkResult(
-            chunk_number=chunk.index + 1,
+            chunk_number=index + 1,
             success=bool(outcome and outcome.success),
             summary_length=outcome.summary_length if outcome else 0,
             processing_time=outcome.processing_time if outcome else 0.0,
@@ -36,15 +35,16 @@ def chunk_results(state: Paper2CodeState) -> list[ChunkResult]:
 
 def finalize(state: Paper2CodeState, runtime: Runtime[Paper2CodeContext]) -> dict[str, Any]:
     ctx = runtime.context
-    failure = state.get("failure")
-    code = "" if failure or not state.get("code_key") else ctx.store().get(state["code_key"])
-    datasets = state.get("datasets")
+    failure = state["failure"]
+    code_key = state["code_key"]
+    code = "" if failure or not code_key else ctx.store().get(code_key)
+    datasets = state["datasets"]
     results = chunk_results(state)
     result = Paper2CodeResult(
         success=failure is None,
         error=failure,
-        paper_id=state.get("paper_id", ""),
-        paper_title=state.get("paper_title", ""),
+        paper_id=state["paper_id"],
+        paper_title=state["paper_title"],
         code=code,
         model_used=_name(ctx, "code"),
         dataset_recommendations=datasets.model_dump() if datasets else {},
@@ -52,12 +52,12 @@ def finalize(state: Paper2CodeState, runtime: Runtime[Paper2CodeContext]) -> dic
         chunk_results=results,
         num_chunks=len(results),
         successful_chunks=sum(1 for r in results if r["success"]),
-        total_generation_time=round(time.time() - state.get("started_at", time.time()), 3),
-        final_generation_time=state.get("final_generation_time", 0.0),
+        total_generation_time=round(time.time() - state["started_at"], 3),
+        final_generation_time=state["final_generation_time"],
         chunk_model=_name(ctx, "chunk"),
-        collapse_rounds=state.get("collapse_rounds", 0),
+        collapse_rounds=state["collapse_rounds"],
         code_syntax_error=syntax_error(code) if code else None,
-        usage=state.get("usage") or Usage(),
+        usage=state["usage"],
     )
     return {"result": result.to_dict()}
 

@@ -10,7 +10,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from chunkwise.errors import InputError
-from chunkwise.runtime.progress import emit
+from chunkwise.runtime.progress import announce_stage
 from chunkwise.state.paper2code import Paper2CodeContext, Paper2CodeState
 from chunkwise.text.loaders import (
     FolderPaperSource,
@@ -45,7 +45,7 @@ def _document(
 
 
 def load_paper(state: Paper2CodeState, runtime: Runtime[Paper2CodeContext]) -> dict[str, Any]:
-    emit("stage", name="load")
+    announce_stage("load")
     doc, update = _document(state, runtime.context)
     store = runtime.context.store()
     headings = [[h.level, h.title, h.offset] for h in doc.headings]
@@ -54,7 +54,11 @@ def load_paper(state: Paper2CodeState, runtime: Runtime[Paper2CodeContext]) -> d
         **update,
         "paper_title": doc.title,
         "doc_key": store.put(doc.text),
-        "doc_chars": len(doc.text),
         "headings_key": store.put(json.dumps(headings, ensure_ascii=False)),
         "started_at": time.time(),
+        # what a failed run's finalize reads before the nodes that own them have run
+        "collapse_rounds": 0,
+        "datasets": None,
+        "code_key": None,
+        "final_generation_time": 0.0,
     }

@@ -8,7 +8,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from chunkwise.nodes.paper2code.budget import chunk_budget
-from chunkwise.state.paper2code import ChunkSpan, Paper2CodeContext, Paper2CodeState
+from chunkwise.state.paper2code import Paper2CodeContext, Paper2CodeState
 from chunkwise.text.headings import Heading
 from chunkwise.text.paper_split import split_paper as split_text
 
@@ -20,9 +20,6 @@ def split_paper(state: Paper2CodeState, runtime: Runtime[Paper2CodeContext]) -> 
     headings = [Heading(level, title, offset) for level, title, offset in
                 json.loads(store.get(state["headings_key"]))]
     budget = chunk_budget(ctx.client("chunk", ctx.chunk_model), ctx.chunk_tokens)
-    spans = split_text(text, headings=headings, num_chunks=ctx.num_chunks, max_tokens=budget)
-    chunks = [
-        ChunkSpan(index=i, start=s.start, end=s.end, title=s.title, tokens=s.tokens)
-        for i, s in enumerate(spans)
-    ]
-    return {"chunks": chunks}
+    return {
+        "chunks": split_text(text, headings=headings, num_chunks=ctx.num_chunks, max_tokens=budget)
+    }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 from langgraph.types import Send
@@ -15,58 +15,61 @@ from chunkwise.prompts.paper2code import (
     notes_word_limit,
     summarize_messages,
 )
-from chunkwise.runtime.progress import emit
+from chunkwise.runtime.blobs import read_cached
+from chunkwise.runtime.progress import announce_stage, emit
 from chunkwise.state.paper2code import (
-    ChunkOutcome,
     Paper2CodeContext,
     Paper2CodeState,
     SummarizeTask,
+    SummaryOutcome,
 )
 
 
 def pending_chunks(state: Paper2CodeState) -> list[int]:
-    done = {i for i, o in (state.get("outcomes") or {}).items() if o.success}
-    return [c.index for c in state.get("chunks", []) if c.index not in done]
+    """Indexes of the chunks without a summary yet (all of them in a new run)."""
+    done = {i for i, o in state["outcomes"].items() if o.success}
+    return [i for i in range(len(state["chunks"])) if i not in done]
 
 
 def dispatch_summaries(state: Paper2CodeState) -> dict[str, Any]:
-    """Announce the stage; the edge after it sends only chunks without a summary yet."""
-    emit("stage", name="summaries", total=len(pending_chunks(state)))
+    """Announce the stage once before the fan-out; the edge after it sends only the chunks
+    without a summary yet."""
+    announce_stage("summaries", len(pending_chunks(state)))
     return {}
 
 
-def send_chunks(state: Paper2CodeState) -> list[Send] | str:
-    pending = set(pending_chunks(state))
-    chunks = state.get("chunks", [])
+def send_chunks(state: Paper2CodeState) -> list[Send] | Literal["assess_summaries"]:
+    chunks = state["chunks"]
     tasks = [
         Send(
             "summarize_chunk",
             SummarizeTask(
                 doc_key=state["doc_key"],
-                chunk=chunk,
+                index=index,
+                chunk=chunks[index],
                 total=len(chunks),
-                paper_title=state.get("paper_title", ""),
+                paper_title=state["paper_title"],
             ),
         )
-        for chunk in chunks
-        if chunk.index in pending
+        for index in pending_chunks(state)
     ]
     return tasks or "assess_summaries"
 
 
 def summarize_chunk(task: SummarizeTask, runtime: Runtime[Paper2CodeContext]) -> dict[str, Any]:
     ctx = runtime.context
-    chunk = task["chunk"]
+    index, chunk = task["index"], task["chunk"]
     started = time.monotonic()
     usage = Usage()
     try:
         client = ctx.client("chunk", ctx.chunk_model)
-        text = ctx.store().get(task["doc_key"])[chunk.start : chunk.end]
+        # every branch reads the same paper: decompressed once per process, not per chunk
+        text = read_cached(ctx.store(), task["doc_key"], str)[chunk.start : chunk.end]
         max_words = notes_word_limit(chunk.tokens)
         messages = summarize_messages(
             title=task["paper_title"],
             text=text,
-            number=chunk.index + 1,
+            number=index + 1,
             total=task["total"],
             section=chunk.title,
             max_words=max_words,
@@ -78,19 +81,19 @@ def summarize_chunk(task: SummarizeTask, runtime: Runtime[Paper2CodeContext]) ->
         summary = reply.text.strip()
         if not summary:
             raise ModelCallError(f"{client.name}: empty summary", kind="validation")
-        outcome = ChunkOutcome(
-            index=chunk.index,
+        outcome = SummaryOutcome(
+            index=index,
             success=True,
             summary_key=ctx.store().put(summary),
             summary_length=len(summary),
             processing_time=round(time.monotonic() - started, 3),
         )
     except ModelCallError as exc:
-        outcome = ChunkOutcome(
-            index=chunk.index,
+        outcome = SummaryOutcome(
+            index=index,
             success=False,
             processing_time=round(time.monotonic() - started, 3),
             error=str(exc),
         )
-    emit("unit_done", name="summaries", index=chunk.index, ok=outcome.success)
-    return {"outcomes": {chunk.index: outcome}, "usage": usage}
+    emit("unit_done", name="summaries", index=index, ok=outcome.success)
+    return {"outcomes": {index: outcome}, "usage": usage}

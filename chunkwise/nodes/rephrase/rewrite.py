@@ -10,8 +10,6 @@ a part that still fails is kept and flagged. Its text and record go to the blob 
 from __future__ import annotations
 
 import time
-import weakref
-from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -20,44 +18,27 @@ from langgraph.runtime import Runtime
 
 from chunkwise.models.client import ModelClient
 from chunkwise.models.usage import Usage
-from chunkwise.nodes.rephrase.common import (
-    fidelity_limits,
-    load_plan,
-    load_text,
-    records_back,
-    resolve_tokenizer,
-)
+from chunkwise.nodes.rephrase.common import fidelity_limits, load_text, records_back
+from chunkwise.prompts.measure import prompt_tokens
 from chunkwise.prompts.rephrase import (
-    JudgeVerdict,
     RewriteRequest,
+    RewriteVerdict,
     judge_messages,
     rewrite_messages,
 )
-from chunkwise.runtime.progress import emit
-from chunkwise.state.rephrase import CheckOutcome, ChunkRecord, RephraseContext, RephraseState
+from chunkwise.runtime.blobs import read_cached
+from chunkwise.runtime.progress import announce_stage, emit
+from chunkwise.state.rephrase import CheckOutcome, PartRecord, RephraseContext, RephraseState
+from chunkwise.text.attempts import replaces_best
 from chunkwise.text.fidelity import CheckResult, ChunkSample, run_checks
-from chunkwise.text.overlap import split_edges, strip_chatter, tail_tokens, trim_repeated_lead
-from chunkwise.text.tokens import Tokenizer
-
-# Stream writers that have had this pipeline's `stage` event. LangGraph hands every node of one
-# stream the same writer, so a resumed run announces its remaining parts once, like a new one.
-_ANNOUNCED: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
-def _announce(runtime: Runtime[RephraseContext], state: RephraseState) -> None:
-    writer = runtime.stream_writer
-    try:
-        if writer in _ANNOUNCED:
-            return
-        _ANNOUNCED.add(writer)
-    except TypeError:  # not weak-referenceable: announce at the first part only
-        if state.get("cursor", 0):
-            return
-    emit(
-        "stage",
-        name=f"rephrase ({state.get('style_name', '')})",
-        total=state.get("total", 0) - state.get("cursor", 0),
-    )
+from chunkwise.text.overlap import (
+    parts_from_json,
+    split_edges,
+    strip_chatter,
+    tail_tokens,
+    trim_repeated_lead,
+)
+from chunkwise.text.tokens import Tokenizer, resolve_tokenizer
 
 
 def rewritten_so_far(
@@ -75,16 +56,12 @@ def rewritten_so_far(
     return tail_tokens("".join(reversed(pieces)), tokenizer, window)
 
 
-def _prompt_tokens(messages: Sequence[BaseMessage], tokenizer: Tokenizer) -> int:
-    return sum(tokenizer.count(str(m.content)) for m in messages)
-
-
 def _judge(
     client: ModelClient, request: RewriteRequest, rewritten: str, min_score: int
 ) -> tuple[CheckResult, Usage, list[BaseMessage]]:
     """The LLM judge as one more check: its score, and its reasons when below `min_score`."""
     messages = judge_messages(request.style_instruction, request.current_chunk, rewritten)
-    answer = client.structured(messages, JudgeVerdict, task="judge_rewrite")
+    answer = client.structured(messages, RewriteVerdict, task="judge_rewrite")
     verdict = answer.value
     reasons = tuple(" ".join(r.split()) for r in verdict.reasons if r.strip())
     passed = verdict.score >= min_score
@@ -99,13 +76,14 @@ def _rewrite_until_verified(
     base: RewriteRequest,
     sample: ChunkSample,
     tokenizer: Tokenizer,
-    record: ChunkRecord,
+    record: PartRecord,
 ) -> str:
     """Attempts of one part until one passes or the retries run out; the best one's text."""
     rewriter = ctx.client("rewriter", ctx.rewriter_model)
     judge = ctx.client("judge", ctx.judge_model) if ctx.judge else None
     usage = Usage()
-    attempts: list[tuple[str, list[CheckResult]]] = []
+    best: tuple[str, list[CheckResult]] = ("", [])
+    best_failed: int | None = None
     feedback: tuple[str, ...] = ()
     for attempt in range(ctx.max_retries + 1):
         request = replace(base, feedback=feedback, attempt=attempt)
@@ -113,7 +91,7 @@ def _rewrite_until_verified(
         completion = rewriter.complete(messages, task="rewrite")
         usage = usage + completion.usage
         record.calls += 1
-        record.tokens_sent += _prompt_tokens(messages, tokenizer)
+        record.tokens_sent += prompt_tokens(messages, tokenizer)
         answer = strip_chatter(completion.text, base.current_chunk)
         answer = trim_repeated_lead(
             answer, [base.overlap_text, base.rewritten_prefix], base.current_chunk
@@ -124,18 +102,17 @@ def _rewrite_until_verified(
             results.append(verdict)
             usage = usage + judged
             record.calls += 1
-            record.judge_tokens_sent += _prompt_tokens(judge_prompt, tokenizer)
-        attempts.append((answer, results))
+            record.judge_tokens_sent += prompt_tokens(judge_prompt, tokenizer)
         failed = [r for r in results if not r.passed]
+        if replaces_best(len(failed), best_failed):
+            best, best_failed = (answer, results), len(failed)
         if not failed:
             break
         feedback = tuple(reason for r in failed for reason in r.reasons)
         if attempt < ctx.max_retries:
             record.retries += 1
             record.retry_reasons.extend(feedback)
-    # fewest failed checks wins; on a tie the later attempt, which saw more feedback
-    best = min(range(len(attempts)), key=lambda i: (sum(not r.passed for r in attempts[i][1]), -i))
-    text, results = attempts[best]
+    text, results = best
     record.checks = [CheckOutcome(**r.to_dict()) for r in results]
     record.passed = all(r.passed for r in results)
     record.flagged = not record.passed
@@ -146,19 +123,19 @@ def _rewrite_until_verified(
 
 def rewrite_chunk(state: RephraseState, runtime: Runtime[RephraseContext]) -> dict[str, Any]:
     ctx = runtime.context
-    _announce(runtime, state)
-    store = ctx.store()
     index, total = state["cursor"], state["total"]
-    part = load_plan(store, state["plan_key"])[index]
+    announce_stage(f"rephrase ({state['style_name']})", total - index)
+    store = ctx.store()
+    part = read_cached(store, state["plan_key"], parts_from_json)[index]
     text = load_text(store, state["text_key"])
     tokenizer = resolve_tokenizer(ctx.tokenizer)
     region = text[part.start : part.end]
     lead, core, trail = split_edges(region)
     covered = split_edges(text[part.context_start : part.start])[1]
-    window = rewritten_so_far(ctx, state.get("head"), tokenizer, ctx.prefix_window_tokens)
+    window = rewritten_so_far(ctx, state["head"], tokenizer, ctx.prefix_window_tokens)
     previous = split_edges(window)[1]
     started = time.monotonic()
-    record = ChunkRecord(
+    record = PartRecord(
         index=index,
         start=part.start,
         end=part.end,
@@ -167,13 +144,13 @@ def rewrite_chunk(state: RephraseState, runtime: Runtime[RephraseContext]) -> di
         context_tokens=tokenizer.count(covered),
         prefix_tokens=tokenizer.count(previous),
         piece_key="",
-        prev=state.get("head"),
+        prev=state["head"],
     )
     rewritten = core
     if core:  # a whitespace-only region is kept as is, without a call
-        style = state.get("style_name", "")
+        style = state["style_name"]
         request = RewriteRequest(
-            style_instruction=state.get("instruction", ""),
+            style_instruction=state["instruction"],
             current_chunk=core,
             rewritten_prefix=previous,
             overlap_text=covered,
@@ -192,5 +169,5 @@ def rewrite_chunk(state: RephraseState, runtime: Runtime[RephraseContext]) -> di
     return {
         "cursor": index + 1,
         "head": key,
-        "flagged": state.get("flagged", 0) + (1 if record.flagged else 0),
+        "flagged": state["flagged"] + (1 if record.flagged else 0),
     }

@@ -8,44 +8,43 @@ from langgraph.runtime import Runtime
 
 from chunkwise.errors import RunFailed
 from chunkwise.models.usage import Usage
-from chunkwise.nodes.rephrase.common import load_text, records_back, resolve_tokenizer
+from chunkwise.nodes.rephrase.common import load_text, records_back
 from chunkwise.runtime.progress import emit
 from chunkwise.state.rephrase import (
-    ChunkReport,
+    PartReport,
     RephraseContext,
     RephraseReport,
     RephraseResult,
     RephraseState,
     ReportTotals,
 )
+from chunkwise.text.tokens import resolve_tokenizer, tokenizer_name
 
 
 def stitch_output(state: RephraseState, runtime: Runtime[RephraseContext]) -> dict[str, Any]:
     """Regions partition the input, so the output is their rewrites joined in order."""
     ctx = runtime.context
     store = ctx.store()
-    records = list(records_back(store, state.get("head")))[::-1]
-    if [r.index for r in records] != list(range(state.get("total", 0))):
-        raise RunFailed(
-            f"{len(records)} of {state.get('total', 0)} parts are recorded; resume the run"
-        )
+    records = list(records_back(store, state["head"]))[::-1]
+    if [r.index for r in records] != list(range(state["total"])):
+        raise RunFailed(f"{len(records)} of {state['total']} parts are recorded; resume the run")
     output = "".join(store.get(r.piece_key) for r in records)
     tokenizer = resolve_tokenizer(ctx.tokenizer)
     input_tokens = tokenizer.count(load_text(store, state["text_key"]))
     chunks = [
-        ChunkReport.model_validate(r.model_dump(exclude={"piece_key", "prev"})) for r in records
+        PartReport.model_validate(r.model_dump(exclude={"piece_key", "prev"})) for r in records
     ]
     sent = sum(c.tokens_sent for c in chunks)
     flagged = [c.index for c in chunks if c.flagged]
     report = RephraseReport(
-        style=state.get("style_name", ""),
-        style_instruction=state.get("instruction", ""),
+        style=state["style_name"],
+        style_instruction=state["instruction"],
         chunk_tokens=ctx.chunk_tokens,
         overlap_tokens=ctx.overlap_tokens,
         prefix_window_tokens=ctx.prefix_window_tokens,
-        tokenizer=str(getattr(tokenizer, "name", type(tokenizer).__name__)),
-        rewriter_model=state.get("rewriter_name", ""),
-        judge_model=state.get("judge_name"),
+        tokenizer=tokenizer_name(tokenizer),
+        rewriter_model=state["rewriter_name"],
+        judge_model=state["judge_name"],
         success=True,
         flagged=flagged,
         chunks=chunks,
