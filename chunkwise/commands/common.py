@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from chunkwise.commands.events import JsonEventWriter
 from chunkwise.commands.options import recorded_options
 from chunkwise.commands.progress import ProgressBar
 from chunkwise.errors import ConfigError
@@ -61,6 +62,10 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
         "--json", "--report", dest="json_path", metavar="PATH", help="write the result as JSON"
     )
     group.add_argument("--quiet", action="store_true", help="no progress bar")
+    group.add_argument(
+        "--json-events", metavar="PATH",
+        help="append every progress event as a JSON line to PATH (- for stdout)",
+    )
 
 
 def model_settings(args: argparse.Namespace) -> ModelSettings:
@@ -163,6 +168,13 @@ def run_with_progress(
     """`run_pipeline` under a progress bar, with the command's checkpoint database; the run
     keeps its command line so `chunkwise runs resume` can run it again."""
     bar = ProgressBar(enabled=not args.quiet)
+    events = JsonEventWriter(args.json_events) if getattr(args, "json_events", None) else None
+
+    def on_event(event: dict[str, Any]) -> None:
+        bar(event)
+        if events is not None:
+            events(event)
+
     run_id = run_id or args.run_id
     try:
         outcome = run_pipeline(
@@ -172,11 +184,13 @@ def run_with_progress(
             checkpoint_db=checkpoint_db(args),
             run_id=run_id,
             max_concurrency=max_concurrency,
-            on_event=bar,
+            on_event=on_event,
             record=RunRecord(options=recorded_options(args), input_name=input_name),
         )
     finally:
         bar.close()
+        if events is not None:
+            events.close()
     if outcome.status == "finished":
         say(f"run {outcome.run_id} had finished: returning its stored result", quiet=args.quiet)
     return outcome

@@ -1,7 +1,7 @@
 """Render the pipelines' custom stream events as one progress bar on stderr.
 
-Events: `stage` (name, total) starts a bar, `unit_done` (name, ok) advances it, and the model
-seam's `call_started` / `call_finished` / `call_retry` keep the calls-in-flight count.
+Events (`runtime.progress.ProgressEvent`): `stage` starts a bar, `unit_done` advances it, and the
+model seam's `call_started` / `call_finished` / `call_retry` keep the calls-in-flight count.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class ProgressBar:
         with self._lock:
             kind = event.get("event")
             if kind == "stage":
-                self._start(str(event.get("name", "")), event.get("total"))
+                self._start(str(event.get("stage", "")), event.get("total"))
             elif kind == "unit_done":
                 if not event.get("ok", True):
                     self._failed += 1

@@ -280,7 +280,7 @@ class ProgressRecorder:
         kind = event.get("event")
         with self._lock:
             if kind == "stage":
-                self.stage = str(event.get("name", ""))
+                self.stage = str(event.get("stage", ""))
                 total = event.get("total")
                 self.total, self.done, self.failed = (int(total) if total else None), 0, 0
                 self._write(force=True)

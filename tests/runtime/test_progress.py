@@ -1,5 +1,5 @@
-"""Stage announcements on a real LangGraph loop: once per run, again for a resumed run, once
-per embedding of a subgraph, and nothing kept once the runs are over."""
+"""Progress events on a real LangGraph loop: the typed shape, stages announced once per run, again
+for a resumed run, once per embedding of a subgraph, and nothing kept once the runs are over."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from langgraph.graph import END, START, StateGraph
 from typing_extensions import TypedDict
 
 from chunkwise.runtime import progress
-from chunkwise.runtime.progress import announce_stage, emit
+from chunkwise.runtime.progress import announce_stage, unit_done
 
 UNITS = 4
 
@@ -26,7 +26,7 @@ def _loop(fail_at: int | None = None) -> StateGraph[Any, Any, Any, Any]:
         announce_stage("units", UNITS - state["done"])
         if state["done"] == fail_at:
             raise RuntimeError("crash")
-        emit("unit_done", name="unit", ok=True)
+        unit_done("units", state["done"], tokens=10)
         return {"done": state["done"] + 1}
 
     def again(state: LoopState) -> Literal["step", "__end__"]:
@@ -47,10 +47,13 @@ def test_a_loop_announces_its_stage_once_per_run() -> None:
     graph = _loop().compile()
     for _ in range(2):  # a second run of the same graph is announced again
         events = _events(graph, {"done": 0})
-        assert [e for e in events if e["event"] == "stage"] == [
-            {"event": "stage", "name": "units", "total": UNITS}
-        ]
-        assert sum(e["event"] == "unit_done" for e in events) == UNITS
+        stages = [e for e in events if e["event"] == "stage"]
+        assert [(e["stage"], e["total"]) for e in stages] == [("units", UNITS)]
+        units = [e for e in events if e["event"] == "unit_done"]
+        assert [e["index"] for e in units] == list(range(UNITS))
+        assert all(e["stage"] == "units" and e["total"] == UNITS and e["ok"] for e in units)
+        assert all(e["tokens"] == 10 and e["pipeline"] == "" for e in units)
+        assert [e["elapsed"] for e in events] == sorted(e["elapsed"] for e in events)
 
 
 def test_a_resumed_run_announces_what_is_left() -> None:
@@ -60,7 +63,7 @@ def test_a_resumed_run_announces_what_is_left() -> None:
         _events(graph, {"done": 0}, config)
     graph = _loop().compile(checkpointer=graph.checkpointer)
     stages = [e for e in _events(graph, None, config) if e["event"] == "stage"]
-    assert stages == [{"event": "stage", "name": "units", "total": UNITS - 1}]
+    assert [(e["stage"], e["total"]) for e in stages] == [("units", UNITS - 1)]
 
 
 def test_each_embedding_of_a_subgraph_announces_once() -> None:
@@ -81,9 +84,9 @@ def test_nothing_is_kept_once_the_runs_are_over() -> None:
     for _ in range(5):
         _events(graph, {"done": 0})
     gc.collect()
-    assert len(progress._ANNOUNCED) == 0
+    assert len(progress._RUNS) == 0
 
 
 def test_outside_a_run_nothing_happens() -> None:
     announce_stage("units", 3)  # no writer: no error, nothing kept
-    assert len(progress._ANNOUNCED) == 0
+    assert len(progress._RUNS) == 0

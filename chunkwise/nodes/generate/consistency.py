@@ -21,7 +21,7 @@ from chunkwise.nodes.generate.common import (
 )
 from chunkwise.prompts.generate import consistency_check_messages, revision_messages
 from chunkwise.runtime.blobs import read_cached
-from chunkwise.runtime.progress import announce_stage, emit
+from chunkwise.runtime.progress import announce_stage, unit_done
 from chunkwise.state.generate import (
     ConsistencyTask,
     ConsistencyVerdict,
@@ -107,5 +107,5 @@ def review_consistency(task: ConsistencyTask, runtime: Runtime[GenerateContext])
             update.update(text_key=store.put(revised), words=count_words(revised), revised=True)
     update["revision_note"] = note
     ok = not problems or "revised" in update
-    emit("unit_done", name=f"consistency {record.index + 1}", ok=ok)
+    unit_done("consistency", record.index, ok=ok, tokens=usage.total_tokens)
     return {"sections": {record.index: record.model_copy(update=update)}, "usage": usage}

@@ -11,7 +11,7 @@ from chunkwise.errors import InputError, RunFailed
 from chunkwise.models.retry import ModelCallError
 from chunkwise.models.usage import Usage
 from chunkwise.prompts.generate import plan_messages
-from chunkwise.runtime.progress import announce_stage, emit
+from chunkwise.runtime.progress import announce_stage, unit_done
 from chunkwise.state.generate import (
     GenerateContext,
     GenerateState,
@@ -97,7 +97,7 @@ def make_plan(state: GenerateState, runtime: Runtime[GenerateContext]) -> dict[s
         usage = reply.usage
         plan = _from_draft(reply.value, state, target)
     plan, notes = fit_lengths(plan)
-    emit("unit_done", name="plan", ok=True)
+    unit_done("plan", tokens=usage.total_tokens)
     key = runtime.context.store().put(plan.model_dump_json())
     return {"plan_key": key, "section_count": len(plan.sections), "cursor": 0, "draft": None,
             "table": StateTable(), "warnings": notes, "usage": usage}

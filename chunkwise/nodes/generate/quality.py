@@ -17,7 +17,7 @@ from chunkwise.nodes.generate.common import (
     thresholds,
 )
 from chunkwise.prompts.generate import judge_messages
-from chunkwise.runtime.progress import announce_stage, emit
+from chunkwise.runtime.progress import announce_stage, unit_done
 from chunkwise.state.generate import (
     GenerateContext,
     GenerateResult,
@@ -156,5 +156,5 @@ def check_quality(state: GenerateState, runtime: Runtime[GenerateContext]) -> di
         sections=records,
         qc_seconds=round(time.monotonic() - started, 3),
     )
-    emit("unit_done", name="qc", ok=report.passed)
+    unit_done("qc", ok=report.passed, tokens=usage.total_tokens)
     return {"result": result.to_dict(), "usage": usage, "warnings": warnings}

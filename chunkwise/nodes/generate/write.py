@@ -22,7 +22,7 @@ from chunkwise.nodes.generate.common import (
     recent_text,
 )
 from chunkwise.prompts.generate import rewrite_messages, section_messages
-from chunkwise.runtime.progress import announce_stage, emit
+from chunkwise.runtime.progress import announce_stage, unit_done
 from chunkwise.state.generate import Draft, GenerateContext, GenerateState, SectionRecord
 from chunkwise.text.attempts import replaces_best
 from chunkwise.text.qc import count_words
@@ -93,7 +93,7 @@ def review_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> d
         attempts=draft.attempt + 1,
         problems=problems,
     )
-    emit("unit_done", name=f"section {index + 1}", ok=not problems)
+    unit_done("sections", index, ok=not problems)
     return {"sections": {index: record}, "draft": None}
 
 

@@ -11,7 +11,7 @@ from langgraph.runtime import Runtime
 from chunkwise.models.retry import ModelCallError
 from chunkwise.nodes.paper2code.combine import join_notes
 from chunkwise.prompts.paper2code import code_messages, dataset_messages
-from chunkwise.runtime.progress import announce_stage, emit
+from chunkwise.runtime.progress import announce_stage, unit_done
 from chunkwise.state.paper2code import DatasetRecommendation, Paper2CodeContext, Paper2CodeState
 from chunkwise.text.fences import longest_code
 
@@ -45,10 +45,10 @@ def recommend_datasets(
             task="recommend_datasets",
         )
     except ModelCallError as exc:
-        emit("unit_done", name="datasets", ok=False)
+        unit_done("datasets", ok=False, error=str(exc))
         fallback = DatasetRecommendation(task="", recommended_dataset="", preprocessing=str(exc))
         return {"datasets": fallback}
-    emit("unit_done", name="datasets", ok=True)
+    unit_done("datasets", tokens=reply.usage.total_tokens)
     return {"datasets": reply.value, "usage": reply.usage}
 
 
@@ -70,9 +70,9 @@ def write_code(state: Paper2CodeState, runtime: Runtime[Paper2CodeContext]) -> d
             task="write_code",
         )
     except ModelCallError as exc:
-        emit("unit_done", name="code", ok=False)
+        unit_done("code", ok=False, error=str(exc))
         return {"failure": f"code generation failed: {exc}"}
-    emit("unit_done", name="code", ok=True)
+    unit_done("code", tokens=reply.usage.total_tokens)
     return {
         "code_key": ctx.store().put(extract_code(reply.text)),
         "final_generation_time": round(time.monotonic() - started, 3),

@@ -11,7 +11,7 @@ from chunkwise.models.usage import Usage
 from chunkwise.nodes.paper2code.budget import chunk_budget, notes_budget
 from chunkwise.prompts.paper2code import merge_messages, notes_token_cap, notes_word_limit
 from chunkwise.runtime.blobs import BlobStore
-from chunkwise.runtime.progress import announce_stage, emit
+from chunkwise.runtime.progress import announce_stage, unit_done
 from chunkwise.state.paper2code import Paper2CodeContext, Paper2CodeState
 from chunkwise.text.tokens import count_tokens
 
@@ -108,7 +108,8 @@ def collapse_summaries(
             usage = usage + reply.usage
             merged.append(store.put(reply.text.strip() or notes))
             first += len(group)
-            emit("unit_done", name=f"collapse round {rounds}", ok=True)
+            unit_done(f"collapse round {rounds}", len(merged) - 1,
+                      tokens=reply.usage.total_tokens)
     except ModelCallError as exc:
         return {"failure": f"collapsing summaries failed: {exc}", "usage": usage}
     return {**_measure(merged, ctx), "collapse_rounds": rounds, "usage": usage}

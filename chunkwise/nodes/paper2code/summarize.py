@@ -16,7 +16,7 @@ from chunkwise.prompts.paper2code import (
     summarize_messages,
 )
 from chunkwise.runtime.blobs import read_cached
-from chunkwise.runtime.progress import announce_stage, emit
+from chunkwise.runtime.progress import announce_stage, unit_done
 from chunkwise.state.paper2code import (
     Paper2CodeContext,
     Paper2CodeState,
@@ -95,5 +95,6 @@ def summarize_chunk(task: SummarizeTask, runtime: Runtime[Paper2CodeContext]) ->
             processing_time=round(time.monotonic() - started, 3),
             error=str(exc),
         )
-    emit("unit_done", name="summaries", index=index, ok=outcome.success)
+    unit_done("summaries", index, ok=outcome.success, tokens=usage.total_tokens,
+              error=outcome.error)
     return {"outcomes": {index: outcome}, "usage": usage}

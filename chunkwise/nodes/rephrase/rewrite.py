@@ -27,7 +27,7 @@ from chunkwise.prompts.rephrase import (
     rewrite_messages,
 )
 from chunkwise.runtime.blobs import read_cached
-from chunkwise.runtime.progress import announce_stage, emit
+from chunkwise.runtime.progress import announce_stage, unit_done
 from chunkwise.state.rephrase import CheckOutcome, PartRecord, RephraseContext, RephraseState
 from chunkwise.text.attempts import replaces_best
 from chunkwise.text.fidelity import CheckResult, ChunkSample, run_checks
@@ -124,7 +124,8 @@ def _rewrite_until_verified(
 def rewrite_chunk(state: RephraseState, runtime: Runtime[RephraseContext]) -> dict[str, Any]:
     ctx = runtime.context
     index, total = state["cursor"], state["total"]
-    announce_stage(f"rephrase ({state['style_name']})", total - index)
+    stage = f"rephrase ({state['style_name']})"
+    announce_stage(stage, total - index)
     store = ctx.store()
     part = read_cached(store, state["plan_key"], parts_from_json)[index]
     text = load_text(store, state["text_key"])
@@ -165,7 +166,8 @@ def rewrite_chunk(state: RephraseState, runtime: Runtime[RephraseContext]) -> di
     record.tokens_out = tokenizer.count(piece)
     record.seconds = round(time.monotonic() - started, 3)
     key = store.put(record.model_dump_json())
-    emit("unit_done", name=f"part {index + 1}", ok=record.passed)
+    unit_done(stage, index, ok=record.passed,
+              tokens=record.input_tokens_billed + record.output_tokens_billed)
     return {
         "cursor": index + 1,
         "head": key,

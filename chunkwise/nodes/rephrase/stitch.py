@@ -9,7 +9,6 @@ from langgraph.runtime import Runtime
 from chunkwise.errors import RunFailed
 from chunkwise.models.usage import Usage
 from chunkwise.nodes.rephrase.common import load_text, records_back
-from chunkwise.runtime.progress import emit
 from chunkwise.state.rephrase import (
     PartReport,
     RephraseContext,
@@ -63,7 +62,6 @@ def stitch_output(state: RephraseState, runtime: Runtime[RephraseContext]) -> di
             seconds=round(sum(c.seconds for c in chunks), 3),
         ),
     )
-    emit("stitched", parts=len(chunks), flagged=len(flagged))
     usage = Usage(
         input_tokens=report.totals.input_tokens_billed,
         output_tokens=report.totals.output_tokens_billed,
