@@ -23,7 +23,7 @@ else
   echo "PostgreSQL not started: its tests will be skipped" >&2
 fi
 
-ruff check chunkwise tests benchmarks
+ruff check chunkwise tests benchmarks examples
 mypy
 
 set +e
