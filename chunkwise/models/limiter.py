@@ -1,35 +1,133 @@
-"""One rate limiter per provider endpoint, shared by every parallel branch of a process.
+"""One rate limiter per provider endpoint, pacing requests the way providers meter them.
 
-Limits, over a sliding window (60 s by default):
-- requests started per window (`rpm`);
-- tokens per window (`tpm`): each request books its estimate (prompt + output cap) when it
-  starts and is settled to the usage the provider reports, because Bedrock throttles on
-  tokens and counting requests alone does not keep a run under its quota;
-- calls in flight at once (`max_in_flight`);
-- a minimum spacing between request starts (`min_interval`: the seeds' `--sequential --delay`
-  and `CHUNK_PROCESSING_DELAY`);
-- a hold after the server said "retry after N seconds" (`hold`), so parallel branches stop
-  sending together instead of each collecting its own 429.
+Providers meter requests and tokens per minute as continuously refilled buckets that hold only
+a few seconds' worth, and answer a burst with 429. A fixed window let a whole minute's budget
+out at once; this limiter paces instead:
+
+- **Buckets.** `rpm` and `tpm` each refill at limit / 60 s per second and hold `burst_seconds`
+  worth. A request books one request and its token estimate (prompt + output cap) when it
+  starts (`acquire`) and is settled to the usage the provider reports (`settle`): Bedrock and
+  OpenAI throttle on tokens, so counting requests alone does not keep a run under its quota.
+  A bucket may go below zero: a request bigger than the bucket waits for a full bucket, goes,
+  and the next one waits for the debt to refill (no deadlock, the long-run rate still holds).
+- **Adaptive (AIMD).** A 429 / ThrottlingException (`feedback(throttled=True)`) cuts the allowed
+  rates and the requests in flight by `DECREASE`, once per congestion event (a request that
+  started before the last cut does not cut again); every answered call adds back `RECOVER` of
+  the ceiling, up to the configured or reported limit. With no `rpm`/`tpm` the limiter starts
+  unbounded; the first throttle measures the rate actually sent and cuts from there.
+- **Headers.** The provider's `x-ratelimit-*` / `anthropic-ratelimit-*` headers (see
+  `models.headers`) set the ceiling when none was given (`min(given, reported)` otherwise) and
+  pull a bucket down to what the provider says remains (so other processes on the same key are
+  accounted for). `Retry-After` holds every branch of the endpoint (`hold`).
+- `max_in_flight` calls at once and `min_interval` seconds between starts (the seeds'
+  `--sequential --delay` and `CHUNK_PROCESSING_DELAY`) are hard bounds, as before.
+
+Sharing: `limiter_for(endpoint, config)` gives every branch of a process the same limiter for
+an endpoint (provider + region or base URL). To share one across processes or Ray workers,
+implement the `Limiter` protocol (e.g. a proxy to a Ray actor holding a `RateLimiter`, polling
+its non-blocking `try_acquire`) and install it with `set_limiter_factory` in each worker; the
+model client only speaks the protocol.
+
+`burst_seconds` defaults to 2: OpenAI and Anthropic document per-minute limits but say they
+may be enforced over shorter intervals (60 RPM as 1 request per second), so a client bursting
+more than a couple of seconds' worth is what draws 429s; 2 s still lets a run's first few
+requests start together.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal, Protocol
 
-WINDOW = 60.0
+from chunkwise.errors import ConfigError
+from chunkwise.models.headers import ProviderLimits
+
+DECREASE = 0.7  # multiplicative cut on a throttle (CUBIC's, as botocore's adaptive retry mode)
+RECOVER = 0.05  # additive recovery per answered call, as a share of the ceiling
+MIN_SHARE = 0.02  # a cut never goes below this share of the ceiling
+OBSERVE = 60.0  # seconds of starts kept to measure the rate sent when no limit is known
+POLL_SECONDS = 0.05  # what `try_acquire` suggests while every in-flight slot is taken
+_MAX_SLEEP = 1.0  # a waiting thread re-checks at least this often (limits may change)
+
+Kind = Literal["requests", "tokens"]
+KINDS: tuple[Kind, Kind] = ("requests", "tokens")
 
 
-class _Booking:
-    __slots__ = ("started", "tokens")
+def _cost(kind: Kind, tokens: float) -> float:
+    """What one request takes from a bucket: one request, or its tokens."""
+    return 1.0 if kind == "requests" else tokens
 
-    def __init__(self, started: float, tokens: int) -> None:
-        self.started = started
-        self.tokens = tokens
+
+@dataclass(frozen=True)
+class LimiterConfig:
+    """The limits asked for; None means none (unbounded until the provider pushes back)."""
+
+    rpm: float | None = None
+    tpm: float | None = None
+    burst_seconds: float = 2.0
+    min_interval: float = 0.0
+    max_in_flight: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("rpm", "tpm", "max_in_flight"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ConfigError(f"{name} must be more than 0, not {value!r}")
+        if not self.burst_seconds > 0:
+            raise ConfigError(f"burst_seconds must be more than 0, not {self.burst_seconds!r}")
+        if not self.min_interval >= 0:
+            raise ConfigError(f"min_interval must be 0 or more, not {self.min_interval!r}")
+
+
+@dataclass(frozen=True)
+class Permit:
+    """One admitted request: what it booked, when, and under which cut (`epoch`)."""
+
+    tokens: int
+    started: float
+    epoch: int
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """How a request went, as far as pacing is concerned."""
+
+    throttled: bool = False
+    retry_after: float | None = None
+    limits: ProviderLimits | None = None
+
+
+class Limiter(Protocol):
+    """What the model client needs from a limiter (in-process, or shared across processes)."""
+
+    def acquire(self, estimated_tokens: int) -> Permit:
+        """Block until a request may start; book it."""
+        ...
+
+    def settle(self, permit: Permit, actual_tokens: int) -> None:
+        """Replace the booked estimate with the tokens the provider reported."""
+        ...
+
+    def release(self, permit: Permit) -> None:
+        """The request is over (answered or failed): free its in-flight slot."""
+        ...
+
+    def hold(self, seconds: float) -> None:
+        """No request starts for `seconds` (the server asked every caller to back off)."""
+        ...
+
+    def feedback(self, permit: Permit, signal: Feedback) -> None:
+        """Adapt to a request's outcome: throttled or answered, and the provider's headers."""
+        ...
+
+    def configure(self, config: LimiterConfig) -> None:
+        """Apply the limits of a run now starting (a no-op when they are unchanged)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -38,24 +136,67 @@ class LimiterStats:
     max_in_flight: int
     waited_seconds: float
     holds: int
+    throttled: int
+    decreases: int
+    rpm: float | None  # the allowed rates now (None: unbounded)
+    tpm: float | None
+    in_flight_cap: float | None
+
+
+class _Bucket:
+    """Refills `per_minute / 60` per second up to `burst_seconds` worth; may go into debt."""
+
+    def __init__(self, per_minute: float, burst_seconds: float, now: float, level: float) -> None:
+        self.per_minute = per_minute
+        self.rate = per_minute / 60.0
+        self.capacity = self.rate * burst_seconds
+        self.level = min(self.capacity, level)
+        self.stamp = now
+
+    def advance(self, now: float) -> None:
+        if now > self.stamp:
+            self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
+            self.stamp = now
+
+    def wait(self, cost: float) -> float:
+        """Seconds until `cost` may start: it needs `cost`, or a full bucket if bigger."""
+        need = min(cost, self.capacity)
+        return 0.0 if self.level >= need else (need - self.level) / self.rate
+
+    def resize(self, per_minute: float, burst_seconds: float) -> None:
+        self.per_minute = per_minute
+        self.rate = per_minute / 60.0
+        self.capacity = self.rate * burst_seconds
+        self.level = min(self.level, self.capacity)
 
 
 class RateLimiter:
-    """Blocking limiter; thread-safe because LangGraph runs sync branches in a thread pool."""
+    """The in-process `Limiter`; thread-safe (LangGraph runs sync branches in a thread pool)."""
 
     def __init__(
         self,
+        config: LimiterConfig | None = None,
         *,
+        clock: Callable[[], float] = time.monotonic,
         rpm: float | None = None,
         tpm: float | None = None,
+        burst_seconds: float = 2.0,
         min_interval: float = 0.0,
         max_in_flight: int | None = None,
-        window: float = WINDOW,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._cond = threading.Condition()
         self._clock = clock
-        self._bookings: deque[_Booking] = deque()
+        self.config = config or LimiterConfig(
+            rpm=rpm, tpm=tpm, burst_seconds=burst_seconds, min_interval=min_interval,
+            max_in_flight=max_in_flight,
+        )
+        now = clock()
+        self._reported: dict[Kind, float | None] = {"requests": None, "tokens": None}
+        self._buckets: dict[Kind, _Bucket | None] = {"requests": None, "tokens": None}
+        self._scale: dict[Kind, float | None] = {"requests": None, "tokens": None}
+        self._starts: deque[tuple[float, int]] = deque()  # (time, tokens) over OBSERVE
+        self._cap: float | None = None  # adaptive in-flight cap; None: only max_in_flight
+        self._epoch = 0
         self._last_start: float | None = None
         self._hold_until = 0.0
         self._in_flight = 0
@@ -63,88 +204,92 @@ class RateLimiter:
         self._max_seen = 0
         self._waited = 0.0
         self._holds = 0
-        self.rpm: float | None = None
-        self.tpm: float | None = None
-        self.min_interval = 0.0
-        self.max_in_flight: int | None = None
-        self.window = WINDOW
-        self.configure(rpm=rpm, tpm=tpm, min_interval=min_interval,
-                       max_in_flight=max_in_flight, window=window)
+        self._throttled = 0
+        for kind in KINDS:
+            self._set_rate(kind, self._ceiling(kind), now)
 
-    def configure(
-        self,
-        *,
-        rpm: float | None,
-        tpm: float | None,
-        min_interval: float,
-        max_in_flight: int | None = None,
-        window: float | None = None,
-    ) -> None:
-        """Apply the limits of the run now starting; the request history is kept."""
-        for name, value in (("rpm", rpm), ("tpm", tpm), ("max_in_flight", max_in_flight)):
-            if value is not None and value <= 0:
-                raise ValueError(f"{name} must be positive, not {value}")
+    # -- configuration ---------------------------------------------------------------------
+    def configure(self, config: LimiterConfig) -> None:
         with self._cond:
-            self.rpm, self.tpm = rpm, tpm
-            self.min_interval = max(0.0, float(min_interval))
-            self.max_in_flight = max_in_flight
-            if window is not None:
-                if window <= 0:
-                    raise ValueError(f"window must be positive, not {window}")
-                self.window = float(window)
+            if config == self.config:
+                return
+            self.config = config
+            now = self._clock()
+            for kind in KINDS:
+                self._set_rate(kind, self._ceiling(kind), now)
+                self._scale[kind] = None
+            self._cap = None
             self._cond.notify_all()
 
-    @property
-    def unlimited(self) -> bool:
-        return (
-            self.rpm is None and self.tpm is None and not self.min_interval
-            and self.max_in_flight is None
-        )
+    def _ceiling(self, kind: Kind) -> float | None:
+        """The lower of the limit asked for and the one the provider reported."""
+        given = self.config.rpm if kind == "requests" else self.config.tpm
+        values = [v for v in (given, self._reported[kind]) if v is not None]
+        return min(values) if values else None
 
-    def stats(self) -> LimiterStats:
-        with self._cond:
-            return LimiterStats(self._started, self._max_seen, self._waited, self._holds)
+    def _set_rate(self, kind: Kind, per_minute: float | None, now: float) -> None:
+        bucket = self._buckets[kind]
+        if per_minute is None:
+            self._buckets[kind] = None
+        elif bucket is None:
+            # a new bucket owes what started within its burst: those requests used the provider's
+            recent = self._sent_since(now - self.config.burst_seconds, kind)
+            full = per_minute / 60.0 * self.config.burst_seconds
+            self._buckets[kind] = _Bucket(per_minute, self.config.burst_seconds, now, full - recent)
+        else:
+            bucket.advance(now)
+            bucket.resize(per_minute, self.config.burst_seconds)
 
-    def hold(self, seconds: float) -> None:
-        """No request starts for `seconds` (the server asked every caller to back off)."""
-        if seconds <= 0:
-            return
-        with self._cond:
-            until = self._clock() + seconds
-            if until > self._hold_until:
-                self._hold_until = until
-                self._holds += 1
+    def _allowed(self, kind: Kind) -> float | None:
+        bucket = self._buckets[kind]
+        return None if bucket is None else bucket.per_minute
 
+    def _sent_since(self, since: float, kind: Kind) -> float:
+        return sum(_cost(kind, t) for s, t in self._starts if s > since)
+
+    # -- admission ---------------------------------------------------------------------------
     def _wait_time(self, now: float, tokens: int) -> float | None:
         """Seconds until a request of `tokens` may start; None: wait for a call to finish."""
-        while self._bookings and now - self._bookings[0].started >= self.window:
-            self._bookings.popleft()
-        if self.max_in_flight is not None and self._in_flight >= self.max_in_flight:
+        if self.config.max_in_flight is not None and self._in_flight >= self.config.max_in_flight:
+            return None
+        if self._cap is not None and self._in_flight >= max(1, math.floor(self._cap)):
             return None
         waits = [0.0, self._hold_until - now]
-        if self._last_start is not None and self.min_interval > 0:
-            waits.append(self._last_start + self.min_interval - now)
-        cap = None if self.rpm is None else max(1, int(self.rpm))
-        if cap is not None and len(self._bookings) >= cap:
-            # the start that must leave the window before one more fits
-            index = len(self._bookings) - cap
-            waits.append(self._bookings[index].started + self.window - now)
-        if self.tpm is not None and self._bookings:
-            used = sum(b.tokens for b in self._bookings)
-            if used + tokens > self.tpm:
-                # free enough of the window; a request bigger than the budget waits for it empty
-                need, freed = used + min(tokens, int(self.tpm)) - self.tpm, 0
-                for booking in self._bookings:
-                    freed += booking.tokens
-                    if freed >= need:
-                        waits.append(booking.started + self.window - now)
-                        break
-                else:
-                    waits.append(self._bookings[-1].started + self.window - now)
+        if self._last_start is not None and self.config.min_interval > 0:
+            waits.append(self._last_start + self.config.min_interval - now)
+        for kind in KINDS:
+            bucket = self._buckets[kind]
+            if bucket is not None:
+                bucket.advance(now)
+                waits.append(bucket.wait(_cost(kind, tokens)))
         return max(waits)
 
-    def acquire(self, estimated_tokens: int) -> _Booking:
-        """Block until a request may start; book it."""
+    def _admit(self, now: float, tokens: int) -> Permit:
+        for kind in KINDS:
+            bucket = self._buckets[kind]
+            if bucket is not None:
+                bucket.level -= _cost(kind, tokens)
+        self._starts.append((now, tokens))
+        while self._starts and self._starts[0][0] < now - OBSERVE:
+            self._starts.popleft()
+        self._last_start = now
+        self._in_flight += 1
+        self._started += 1
+        self._max_seen = max(self._max_seen, self._in_flight)
+        return Permit(tokens, now, self._epoch)
+
+    def try_acquire(self, estimated_tokens: int) -> Permit | float:
+        """Book a request if it may start now, else the seconds to wait before asking again
+        (non-blocking: what a limiter in another process is polled with)."""
+        tokens = max(0, int(estimated_tokens))
+        with self._cond:
+            now = self._clock()
+            wait = self._wait_time(now, tokens)
+            if wait is None:
+                return POLL_SECONDS
+            return self._admit(now, tokens) if wait <= 0 else wait
+
+    def acquire(self, estimated_tokens: int) -> Permit:
         tokens = max(0, int(estimated_tokens))
         with self._cond:
             began = self._clock()
@@ -152,63 +297,149 @@ class RateLimiter:
                 now = self._clock()
                 wait = self._wait_time(now, tokens)
                 if wait is not None and wait <= 0:
-                    break
-                self._cond.wait(timeout=1.0 if wait is None else min(wait, 1.0))
-            booking = _Booking(now, tokens)
-            self._bookings.append(booking)
-            self._last_start = now
-            self._in_flight += 1
-            self._started += 1
-            self._max_seen = max(self._max_seen, self._in_flight)
-            self._waited += now - began
-            return booking
+                    self._waited += now - began
+                    return self._admit(now, tokens)
+                self._cond.wait(timeout=_MAX_SLEEP if wait is None else min(wait, _MAX_SLEEP))
 
-    def release(self, booking: _Booking, actual_tokens: int | None = None) -> None:
+    def settle(self, permit: Permit, actual_tokens: int) -> None:
         with self._cond:
-            if actual_tokens is not None:
-                booking.tokens = max(0, int(actual_tokens))
-            self._in_flight -= 1
+            bucket = self._buckets["tokens"]
+            if bucket is not None:
+                bucket.advance(self._clock())
+                bucket.level = min(bucket.capacity,
+                                   bucket.level + permit.tokens - max(0, int(actual_tokens)))
+                self._cond.notify_all()
+
+    def release(self, permit: Permit) -> None:
+        with self._cond:
+            self._in_flight = max(0, self._in_flight - 1)
             self._cond.notify_all()
 
-    @contextmanager
-    def slot(self, estimated_tokens: int) -> Iterator[Callable[[int], None]]:
-        """Wait for room, hold a slot while the call runs, then settle the real token count."""
-        booking = self.acquire(estimated_tokens)
-        settled: list[int] = []
+    def hold(self, seconds: float) -> None:
+        if not seconds > 0:
+            return
+        with self._cond:
+            until = self._clock() + seconds
+            if until > self._hold_until:
+                self._hold_until = until
+                self._holds += 1
 
-        def settle(actual_tokens: int) -> None:
-            settled.append(actual_tokens)
+    # -- adaptation --------------------------------------------------------------------------
+    def feedback(self, permit: Permit, signal: Feedback) -> None:
+        with self._cond:
+            now = self._clock()
+            if signal.limits is not None:
+                self._learn(signal.limits, permit, now)
+            if signal.throttled:
+                self._throttled += 1
+                hint = signal.retry_after
+                if hint is None and signal.limits is not None:
+                    hint = signal.limits.wait_hint(permit.tokens)
+                if hint:
+                    until = now + hint
+                    if until > self._hold_until:
+                        self._hold_until = until
+                        self._holds += 1
+                if permit.epoch == self._epoch:  # one cut per congestion event
+                    self._decrease(now)
+            else:
+                self._recover(now)
+            self._cond.notify_all()
 
-        try:
-            yield settle
-        finally:
-            self.release(booking, settled[-1] if settled else None)
+    def _learn(self, limits: ProviderLimits, permit: Permit, now: float) -> None:
+        """Take the provider's limits as the ceiling; pull buckets down to what it says is left."""
+        for kind in KINDS:
+            if kind == "requests":
+                limit, remaining = limits.requests_limit, limits.requests_remaining
+            else:
+                limit, remaining = limits.tokens_limit, limits.tokens_remaining
+            if limit is not None and limit > 0 and limit != self._reported[kind]:
+                self._reported[kind] = limit
+                ceiling, allowed = self._ceiling(kind), self._allowed(kind)
+                if allowed is None or (ceiling is not None and allowed > ceiling):
+                    self._set_rate(kind, ceiling, now)
+            bucket = self._buckets[kind]
+            if remaining is not None and bucket is not None:
+                # what the provider had left when it answered, less what started since, refilled
+                bucket.advance(now)
+                sent = self._sent_since(permit.started, kind)
+                theirs = remaining - sent + (now - permit.started) * bucket.rate
+                bucket.level = min(bucket.level, theirs)
+
+    def _decrease(self, now: float) -> None:
+        self._epoch += 1
+        for kind in KINDS:
+            allowed = self._allowed(kind)
+            if allowed is None:  # unbounded so far: cut from the rate actually sent
+                span = max(min(OBSERVE, now - self._starts[0][0]) if self._starts else 0.0,
+                           self.config.burst_seconds)
+                allowed = self._sent_since(now - OBSERVE, kind) / span * 60.0
+                if allowed <= 0:
+                    continue
+            scale = self._ceiling(kind) or self._scale[kind] or allowed
+            self._scale[kind] = scale
+            self._set_rate(kind, max(allowed * DECREASE, scale * MIN_SHARE), now)
+        in_flight = max(1, self._in_flight)
+        current = in_flight if self._cap is None else min(self._cap, in_flight)
+        self._cap = max(1.0, math.floor(current * DECREASE))
+
+    def _recover(self, now: float) -> None:
+        for kind in KINDS:
+            allowed, scale = self._allowed(kind), self._scale[kind]
+            if allowed is None or scale is None:
+                continue  # never cut: nothing to recover
+            ceiling = self._ceiling(kind)
+            raised = allowed + RECOVER * scale
+            if ceiling is not None and raised >= ceiling:
+                raised = ceiling
+                self._scale[kind] = None  # recovered
+            self._set_rate(kind, raised, now)
+        if self._cap is not None:
+            self._cap += 1.0 / self._cap
+            hard = self.config.max_in_flight
+            if hard is not None and self._cap >= hard:
+                self._cap = None
+
+    def stats(self) -> LimiterStats:
+        with self._cond:
+            return LimiterStats(
+                self._started, self._max_seen, self._waited, self._holds, self._throttled,
+                self._epoch, self._allowed("requests"), self._allowed("tokens"), self._cap,
+            )
 
 
-_LIMITERS: dict[str, RateLimiter] = {}
+# -- one limiter per endpoint ----------------------------------------------------------------
+LimiterFactory = Callable[[str, LimiterConfig], Limiter]
+
+
+def _in_process(endpoint: str, config: LimiterConfig) -> Limiter:
+    return RateLimiter(config)
+
+
+_LIMITERS: dict[str, Limiter] = {}
 _LOCK = threading.Lock()
+_FACTORY: LimiterFactory = _in_process
 
 
-def limiter_for(
-    endpoint: str,
-    *,
-    rpm: float | None,
-    tpm: float | None,
-    min_interval: float = 0.0,
-    max_in_flight: int | None = None,
-    window: float | None = None,
-) -> RateLimiter:
+def set_limiter_factory(factory: LimiterFactory | None) -> None:
+    """Make every endpoint's limiter with `factory(endpoint, config)` from now on (None: the
+    in-process `RateLimiter`); limiters made before are forgotten."""
+    global _FACTORY
+    with _LOCK:
+        _FACTORY = factory or _in_process
+        _LIMITERS.clear()
+
+
+def limiter_for(endpoint: str, config: LimiterConfig) -> Limiter:
     """The process-wide limiter of one endpoint (provider + region or base URL)."""
     with _LOCK:
         limiter = _LIMITERS.get(endpoint)
         if limiter is None:
-            limiter = RateLimiter(rpm=rpm, tpm=tpm, min_interval=min_interval,
-                                  max_in_flight=max_in_flight, window=window or WINDOW)
+            limiter = _FACTORY(endpoint, config)
             _LIMITERS[endpoint] = limiter
-        else:
-            limiter.configure(rpm=rpm, tpm=tpm, min_interval=min_interval,
-                              max_in_flight=max_in_flight, window=window)
-        return limiter
+            return limiter
+    limiter.configure(config)
+    return limiter
 
 
 def reset_limiters() -> None:
