@@ -51,6 +51,7 @@ DECREASE = 0.7  # multiplicative cut on a throttle (CUBIC's, as botocore's adapt
 RECOVER = 0.05  # additive recovery per answered call, as a share of the ceiling
 MIN_SHARE = 0.02  # a cut never goes below this share of the ceiling
 OBSERVE = 60.0  # seconds of starts kept to measure the rate sent when no limit is known
+MIN_OBSERVED = 3  # starts needed before the rate sent is taken as a measure
 POLL_SECONDS = 0.05  # what `try_acquire` suggests while every in-flight slot is taken
 _MAX_SLEEP = 1.0  # a waiting thread re-checks at least this often (limits may change)
 
@@ -143,6 +144,18 @@ class LimiterStats:
     in_flight_cap: float | None
 
 
+def _exhausted(limits: ProviderLimits | None, permit: Permit) -> tuple[Kind, ...]:
+    """Which limit a throttle was about, when the provider's headers say; else both."""
+    if limits is None:
+        return KINDS
+    found: list[Kind] = []
+    if limits.requests_remaining is not None and limits.requests_remaining < 1:
+        found.append("requests")
+    if limits.tokens_remaining is not None and limits.tokens_remaining < permit.tokens:
+        found.append("tokens")
+    return tuple(found) or KINDS
+
+
 class _Bucket:
     """Refills `per_minute / 60` per second up to `burst_seconds` worth; may go into debt."""
 
@@ -161,7 +174,10 @@ class _Bucket:
     def wait(self, cost: float) -> float:
         """Seconds until `cost` may start: it needs `cost`, or a full bucket if bigger."""
         need = min(cost, self.capacity)
-        return 0.0 if self.level >= need else (need - self.level) / self.rate
+        short = need - self.level
+        # within rounding of a refill to exactly `need` counts as there (else a fake or coarse
+        # clock can be asked to wait an amount too small to move it)
+        return 0.0 if short <= 1e-9 * max(1.0, need) else short / self.rate
 
     def resize(self, per_minute: float, burst_seconds: float) -> None:
         self.per_minute = per_minute
@@ -341,7 +357,7 @@ class RateLimiter:
                         self._hold_until = until
                         self._holds += 1
                 if permit.epoch == self._epoch:  # one cut per congestion event
-                    self._decrease(now)
+                    self._decrease(now, _exhausted(signal.limits, permit))
             else:
                 self._recover(now)
             self._cond.notify_all()
@@ -366,13 +382,14 @@ class RateLimiter:
                 theirs = remaining - sent + (now - permit.started) * bucket.rate
                 bucket.level = min(bucket.level, theirs)
 
-    def _decrease(self, now: float) -> None:
+    def _decrease(self, now: float, kinds: tuple[Kind, ...]) -> None:
         self._epoch += 1
-        for kind in KINDS:
+        for kind in kinds:
             allowed = self._allowed(kind)
             if allowed is None:  # unbounded so far: cut from the rate actually sent
-                span = max(min(OBSERVE, now - self._starts[0][0]) if self._starts else 0.0,
-                           self.config.burst_seconds)
+                if len(self._starts) < MIN_OBSERVED:
+                    continue  # too few starts to tell a rate; the in-flight cut still applies
+                span = max(min(OBSERVE, now - self._starts[0][0]), self.config.burst_seconds)
                 allowed = self._sent_since(now - OBSERVE, kind) / span * 60.0
                 if allowed <= 0:
                     continue

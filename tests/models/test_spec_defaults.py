@@ -15,6 +15,7 @@ from chunkwise.models.defaults import (
     OPENAI_COMPAT_MODEL,
     resolve_spec,
 )
+from chunkwise.models.resolve import resolve_model
 from chunkwise.models.settings import ModelSettings, chunk_processing_delay
 from chunkwise.models.spec import ModelSpec, parse_model_spec
 
@@ -116,7 +117,9 @@ def test_credentials_pick_bedrock_then_the_compatible_route(tmp_path: Path) -> N
 def test_nothing_configured_is_the_offline_local_default(tmp_path: Path) -> None:
     resolved = resolve_spec("code", None, {"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "x")})
     assert (resolved.spec, resolved.source) == (LOCAL_DEFAULT, "default")
-    assert resolved.describe() == "local:default (from default)"
+    model = resolve_model("code", None, ModelSettings(),
+                          {"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "x")})
+    assert model.describe() == "local:default · embedded llama.cpp (offline) · from default"
 
 
 @pytest.mark.parametrize(("raw", "value"), [(None, 0.0), ("", 0.0), ("2", 2.0), (" 0.5 ", 0.5)])

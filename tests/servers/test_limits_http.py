@@ -60,10 +60,10 @@ def _call(state: Branch, runtime: Runtime[Ctx]) -> State:
 
 def warm_up(fake: ScriptedServer, spec: str, settings: ModelSettings) -> None:
     """One unmeasured call (imports, model build, connection pool), then a clean slate."""
-    from chunkwise.models.client import get_client
     from chunkwise.models.limiter import reset_limiters
+    from tests.models.clients import make_client
 
-    get_client(spec, settings).complete("warm up", task="warm-up")
+    make_client(spec, settings).complete("warm up", task="warm-up")
     reset_limiters()
     fake.reset()
 

@@ -7,9 +7,9 @@ import json
 import pytest
 from pydantic import BaseModel, Field
 
-from chunkwise.models.client import get_client
 from chunkwise.models.retry import ModelCallError
 from chunkwise.models.settings import ModelSettings
+from tests.models.clients import make_client
 
 from . import fake_openai as oa
 from .base import Reply, Request
@@ -34,7 +34,7 @@ def test_text_call_sends_key_model_and_sampling_and_counts_usage(
     openai_server.reply = lambda r: Reply("pong", input_tokens=120, output_tokens=7,
                                           cached_tokens=100)
     settings = fast.with_(temperature=0.2, top_p=0.9, max_new_tokens=64)
-    client = get_client(OPENAI_SPEC, settings)
+    client = make_client(OPENAI_SPEC, settings)
     out = client.complete("ping", task="check")
     assert out.text == "pong"
     usage = out.usage
@@ -55,7 +55,7 @@ def test_structured_output_with_tool_calling(
     openai_server: FakeOpenAI, fast: ModelSettings
 ) -> None:
     openai_server.reply = _paper
-    client = get_client(OPENAI_SPEC, fast)  # a custom base URL defaults to tool calling
+    client = make_client(OPENAI_SPEC, fast)  # a custom base URL defaults to tool calling
     out = client.structured("Which paper?", Paper, task="extract")
     assert out.value == Paper(title="Attention", year=2017)
     [call] = openai_server.requests
@@ -67,7 +67,7 @@ def test_structured_output_with_tool_calling(
 
 def test_structured_output_with_json_schema(openai_server: FakeOpenAI, fast: ModelSettings) -> None:
     openai_server.reply = _paper
-    client = get_client(OPENAI_SPEC, fast.with_(structured_method="json_schema"))
+    client = make_client(OPENAI_SPEC, fast.with_(structured_method="json_schema"))
     out = client.structured("Which paper?", Paper, task="extract")
     assert out.value.year == 2017
     [call] = openai_server.requests
@@ -83,7 +83,7 @@ def test_invalid_structured_answer_is_repaired_with_its_errors(
 ) -> None:
     answers = iter([{"title": "Attention", "year": 17}, {"title": "Attention", "year": 2017}])
     openai_server.reply = lambda r: next(answers)
-    client = get_client(OPENAI_SPEC, fast.with_(structured_method=method))
+    client = make_client(OPENAI_SPEC, fast.with_(structured_method=method))
     out = client.structured("Which paper?", Paper, task="extract")
     assert out.value.year == 2017
     assert openai_server.count == 2
@@ -97,7 +97,7 @@ def test_structured_output_gives_up_after_the_repair_budget(
     openai_server: FakeOpenAI, fast: ModelSettings
 ) -> None:
     openai_server.reply = lambda r: {"title": "x"}
-    client = get_client(OPENAI_SPEC, fast)
+    client = make_client(OPENAI_SPEC, fast)
     with pytest.raises(ModelCallError) as info:
         client.structured("Which paper?", Paper, task="extract", repair_attempts=1)
     assert info.value.kind == "validation"
@@ -122,7 +122,7 @@ def test_transient_failures_are_retried_then_succeed(
 ) -> None:
     openai_server.reply = lambda r: "recovered"
     openai_server.script(fault, fault)
-    client = get_client(OPENAI_SPEC, fast.with_(timeout=0.3))
+    client = make_client(OPENAI_SPEC, fast.with_(timeout=0.3))
     out = client.complete("hello", task="t")
     assert out.text == "recovered"
     assert openai_server.count == 3  # two failures, one success: the SDK retried nothing itself
@@ -131,7 +131,7 @@ def test_transient_failures_are_retried_then_succeed(
 
 def test_retries_stop_at_max_attempts(openai_server: FakeOpenAI, fast: ModelSettings) -> None:
     openai_server.script([oa.server_error(500)] * 10)
-    client = get_client(OPENAI_SPEC, fast.with_(max_attempts=3))
+    client = make_client(OPENAI_SPEC, fast.with_(max_attempts=3))
     with pytest.raises(ModelCallError) as info:
         client.complete("hello", task="t")
     assert openai_server.count == 3
@@ -141,7 +141,7 @@ def test_retries_stop_at_max_attempts(openai_server: FakeOpenAI, fast: ModelSett
 
 def test_retry_after_ms_is_honoured(openai_server: FakeOpenAI, fast: ModelSettings) -> None:
     openai_server.script(oa.rate_limited(retry_after_ms=250))
-    client = get_client(OPENAI_SPEC, fast)  # own backoff would wait at most 0.04 s
+    client = make_client(OPENAI_SPEC, fast)  # own backoff would wait at most 0.04 s
     client.complete("hello", task="t")
     first, second = openai_server.requests
     assert second.started - first.finished >= 0.25
@@ -149,7 +149,7 @@ def test_retry_after_ms_is_honoured(openai_server: FakeOpenAI, fast: ModelSettin
 
 def test_retry_after_seconds_is_honoured(openai_server: FakeOpenAI, fast: ModelSettings) -> None:
     openai_server.script(oa.rate_limited(retry_after=0.3))
-    client = get_client(OPENAI_SPEC, fast)
+    client = make_client(OPENAI_SPEC, fast)
     client.complete("hello", task="t")
     first, second = openai_server.requests
     assert second.started - first.finished >= 0.3
@@ -171,7 +171,7 @@ def test_permanent_failures_fail_fast_with_one_clear_line(
     words: str,
 ) -> None:
     openai_server.script(fault, fault, fault)
-    client = get_client(OPENAI_SPEC, fast)
+    client = make_client(OPENAI_SPEC, fast)
     with pytest.raises(ModelCallError) as info:
         client.complete("hello", task="summarize")
     error = info.value
@@ -193,7 +193,7 @@ def test_exhausted_quota_is_not_retried(openai_server: FakeOpenAI, fast: ModelSe
     )
     openai_server.script(fault, fault)
     with pytest.raises(ModelCallError) as info:
-        get_client(OPENAI_SPEC, fast).complete("hello", task="t")
+        make_client(OPENAI_SPEC, fast).complete("hello", task="t")
     assert info.value.kind == "quota" and openai_server.count == 1
 
 
@@ -209,7 +209,7 @@ def test_streaming_under_langgraph_messages_mode_counts_usage(
         tokens: int
 
     openai_server.reply = lambda r: Reply("streamed words", input_tokens=11, output_tokens=2)
-    client = get_client(OPENAI_SPEC, fast)
+    client = make_client(OPENAI_SPEC, fast)
 
     def node(state: State) -> State:
         out = client.complete("hi", task="t")
@@ -232,7 +232,7 @@ def test_a_loopback_server_needs_no_key(
     openai_server: FakeOpenAI, fast: ModelSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("LLM_API_KEY")
-    out = get_client(OPENAI_SPEC, fast).complete("hello", task="t")
+    out = make_client(OPENAI_SPEC, fast).complete("hello", task="t")
     assert out.text == "ok"
     assert openai_server.requests[0].headers["authorization"] == "Bearer not-needed"
 
@@ -241,7 +241,7 @@ def test_base_url_flag_wins_over_env(
     openai_server: FakeOpenAI, fast: ModelSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LLM_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens there
-    out = get_client(OPENAI_SPEC, fast.with_(base_url=openai_server.base_url)).complete(
+    out = make_client(OPENAI_SPEC, fast.with_(base_url=openai_server.base_url)).complete(
         "hello", task="t"
     )
     assert out.text == "ok" and openai_server.count == 1
@@ -251,7 +251,7 @@ def test_connection_refused_is_retried_then_reported(
     fast: ModelSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LLM_API_KEY", OPENAI_KEY)
-    client = get_client(OPENAI_SPEC, fast.with_(base_url="http://127.0.0.1:9/v1", max_attempts=2))
+    client = make_client(OPENAI_SPEC, fast.with_(base_url="http://127.0.0.1:9/v1", max_attempts=2))
     with pytest.raises(ModelCallError) as info:
         client.complete("hello", task="t")
     assert info.value.kind == "connection" and info.value.attempts == 2
@@ -264,7 +264,7 @@ def test_call_cache_answers_a_repeated_call_without_a_request(
     from chunkwise.runtime.blobs import MemoryBlobStore
 
     store = MemoryBlobStore()
-    client = get_client(OPENAI_SPEC, fast.with_(cache=True), store=store)
+    client = make_client(OPENAI_SPEC, fast.with_(cache=True), store=store)
     first = client.complete("hello", task="t")
     again = client.complete("hello", task="t")
     assert (first.cached, again.cached) == (False, True)
