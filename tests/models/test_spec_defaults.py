@@ -133,3 +133,26 @@ def test_chunk_processing_delay(raw: str | None, value: float) -> None:
 def test_bad_chunk_processing_delay_is_a_config_error(raw: str) -> None:
     with pytest.raises(ConfigError, match="CHUNK_PROCESSING_DELAY"):
         chunk_processing_delay({"CHUNK_PROCESSING_DELAY": raw})
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [("rpm", 0, "--rpm must be more than 0"), ("tpm", -1.0, "--tpm must be more than 0"),
+     ("rpm", float("nan"), "--rpm must be more than 0"),
+     ("burst_seconds", 0.0, "--burst-seconds must be more than 0"),
+     ("max_in_flight", 0, "--max-in-flight must be at least 1"),
+     ("max_attempts", 0, "--max-attempts must be at least 1"),
+     ("min_interval", -1.0, "--delay must be at least 0"),
+     ("top_p", 1.5, "--top-p must be at most 1"), ("context_window", 0, "--context-window")],
+)
+def test_settings_reject_bad_values_in_one_line(field: str, value: float, words: str) -> None:
+    """Where settings are made, so the CLI and the Python API get the same check."""
+    with pytest.raises(ConfigError, match=words.replace("-", r"\-")) as info:
+        ModelSettings(**{field: value})  # type: ignore[arg-type]
+    assert "\n" not in str(info.value)
+    with pytest.raises(ConfigError):
+        ModelSettings().with_(**{field: value})
+
+
+def test_fractional_rates_stay_fractional() -> None:
+    assert ModelSettings(rpm=0.5).limiter_config().rpm == 0.5

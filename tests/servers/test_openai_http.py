@@ -271,3 +271,110 @@ def test_call_cache_answers_a_repeated_call_without_a_request(
     assert again.text == first.text and again.usage.calls == 0
     assert openai_server.count == 1
     assert OPENAI_KEY not in json.dumps(store._calls)
+
+
+# -- a chat model given in Python -----------------------------------------------------------------
+def test_a_python_chat_openai_makes_exactly_max_attempts_requests(
+    openai_server: FakeOpenAI, fast: ModelSettings
+) -> None:
+    """`without_sdk_retries` rewrites private ChatOpenAI attributes: this fails if a new
+    langchain-openai renames them or changes what they hold (the SDK would then retry too)."""
+    import openai
+    from langchain_openai import ChatOpenAI
+    from openai.resources.chat.completions import AsyncCompletions, Completions
+
+    mine = ChatOpenAI(model="fake-gpt", api_key=OPENAI_KEY,  # type: ignore[arg-type]
+                      base_url=openai_server.base_url)
+    for name, kind in (("root_client", openai.OpenAI), ("client", Completions),
+                       ("root_async_client", openai.AsyncOpenAI),
+                       ("async_client", AsyncCompletions)):
+        assert isinstance(getattr(mine, name), kind), name
+    assert mine.root_client.max_retries == 2  # the SDK default the seam must turn off
+    openai_server.script([oa.server_error(500)] * 10)
+    client = make_client(mine, fast.with_(max_attempts=3))
+    assert isinstance(client.chat.client, Completions)  # type: ignore[attr-defined]
+    assert client.chat.client._client is client.chat.root_client  # type: ignore[attr-defined]
+    with pytest.raises(ModelCallError) as info:
+        client.complete("hello", task="t")
+    assert info.value.attempts == 3 and openai_server.count == 3
+    assert mine.root_client.max_retries == 2  # the caller's object is untouched
+
+
+def test_python_chat_models_share_cached_answers_only_with_identical_parameters(
+    openai_server: FakeOpenAI, fast: ModelSettings
+) -> None:
+    """The cache key is the model's own parameters, not its class and model name: another
+    server or temperature is another model. Keys never enter the cache."""
+    from langchain_openai import ChatOpenAI
+
+    from chunkwise.runtime.blobs import MemoryBlobStore
+
+    store = MemoryBlobStore()
+    other = FakeOpenAI().start()
+    try:
+        openai_server.reply = lambda r: "from the first server"
+        other.reply = lambda r: "from the second server"
+
+        def chat(url: str, temperature: float, key: str = OPENAI_KEY) -> ChatOpenAI:
+            return ChatOpenAI(model="fake-gpt", api_key=key,  # type: ignore[arg-type]
+                              base_url=url, temperature=temperature)
+
+        def ask(model: ChatOpenAI) -> str:
+            return make_client(model, fast.with_(cache=True), store=store).complete(
+                "hello", task="t").text
+
+        assert ask(chat(openai_server.base_url, 0.0)) == "from the first server"
+        assert ask(chat(other.base_url, 0.0)) == "from the second server"  # not a cache hit
+        ask(chat(openai_server.base_url, 0.5))
+        assert openai_server.count == 2 and other.count == 1
+        # the same parameters (another key: keys are not parameters) are answered from cache
+        assert ask(chat(openai_server.base_url, 0.0, "sk-other-0123456789abcdef")) == (
+            "from the first server")
+        assert openai_server.count == 2
+        assert OPENAI_KEY not in json.dumps(store._calls)
+    finally:
+        other.close()
+
+
+# -- the per-call reply cap ------------------------------------------------------------------------
+def test_the_per_call_cap_reaches_a_server_that_reads_only_max_tokens(
+    openai_server: FakeOpenAI, fast: ModelSettings
+) -> None:
+    """llama.cpp's server, Ollama and older vLLM ignore `max_completion_tokens` (ChatOpenAI's
+    name for `max_tokens`): the cap must arrive as `max_tokens`, below the settings' cap."""
+    openai_server.reads_max_tokens_only = True
+    openai_server.reply = lambda r: "one two three four five six seven eight"
+    client = make_client(OPENAI_SPEC, fast.with_(max_new_tokens=64))
+    out = client.complete("count", task="t", max_tokens=3)
+    assert out.text == "one two three"
+    body = openai_server.requests[0].body
+    assert body["max_tokens"] == 3 and "max_completion_tokens" not in body
+    assert client.complete("count", task="t").text.split()[-1] == "eight"  # 64: not cut
+
+
+def test_the_per_call_cap_on_a_python_chat_openai_keeps_its_extra_body(
+    openai_server: FakeOpenAI, fast: ModelSettings
+) -> None:
+    from langchain_openai import ChatOpenAI
+
+    openai_server.reads_max_tokens_only = True
+    openai_server.reply = lambda r: "one two three four five"
+    mine = ChatOpenAI(model="fake-gpt", api_key=OPENAI_KEY,  # type: ignore[arg-type]
+                      base_url=openai_server.base_url, extra_body={"top_k": 5})
+    assert make_client(mine, fast).complete("count", task="t", max_tokens=2).text == "one two"
+    body = openai_server.requests[0].body
+    assert body["max_tokens"] == 2 and body["top_k"] == 5
+
+
+def test_response_headers_reach_the_limiter(openai_server: FakeOpenAI, fast: ModelSettings) -> None:
+    """ChatOpenAI keeps the response headers (include_response_headers): the provider's
+    x-ratelimit-* numbers become the endpoint's limits without --rpm/--tpm."""
+    from chunkwise.models.limiter import RateLimiter
+
+    from .base import BucketLimit
+
+    openai_server.bucket = BucketLimit(rpm=600, tpm=90_000, headers=True)
+    client = make_client(OPENAI_SPEC, fast)
+    client.complete("hello", task="t")
+    assert isinstance(client.limiter, RateLimiter)
+    assert (client.limiter.stats().rpm, client.limiter.stats().tpm) == (600, 90_000)
