@@ -10,15 +10,22 @@ out at once; this limiter paces instead:
   OpenAI throttle on tokens, so counting requests alone does not keep a run under its quota.
   A bucket may go below zero: a request bigger than the bucket waits for a full bucket, goes,
   and the next one waits for the debt to refill (no deadlock, the long-run rate still holds).
-- **Adaptive (AIMD).** A 429 / ThrottlingException (`feedback(throttled=True)`) cuts the allowed
-  rates and the requests in flight by `DECREASE`, once per congestion event (a request that
-  started before the last cut does not cut again); every answered call adds back `RECOVER` of
-  the ceiling, up to the configured or reported limit. With no `rpm`/`tpm` the limiter starts
-  unbounded; the first throttle measures the rate actually sent and cuts from there.
+- **Adaptive (AIMD).** A 429 / ThrottlingException (`feedback(throttled=True)`) cuts the
+  allowed rates and the calls in flight by `DECREASE`, from the rate actually sent when that
+  was lower, once per congestion event (a request that started before the last cut does not
+  cut again). A throttled request gives its tokens back (the provider took none). Every
+  answered call adds back `RECOVER` of the ceiling, but only `PROBE` between `NEAR` of the
+  rate that drew the throttle and that rate, so a run sits just under the provider's limit
+  instead of hitting it every few calls; up to the configured or reported limit. With no
+  `rpm`/`tpm` the limiter starts unbounded and the first throttle measures the rate sent; the
+  requests sent before the provider's limit was known (the first answers carry the headers)
+  do not cut below it.
 - **Headers.** The provider's `x-ratelimit-*` / `anthropic-ratelimit-*` headers (see
   `models.headers`) set the ceiling when none was given (`min(given, reported)` otherwise) and
-  pull a bucket down to what the provider says remains (so other processes on the same key are
-  accounted for). `Retry-After` holds every branch of the endpoint (`hold`).
+  pull a bucket down to what the provider says remains (so other processes on the same key,
+  and providers that do not give back an unused reply cap, are accounted for). `Retry-After`
+  holds every branch of the endpoint (`hold`); a throttle without it waits as the
+  `x-ratelimit-reset-*` headers say.
 - `max_in_flight` calls at once and `min_interval` seconds between starts (the seeds'
   `--sequential --delay` and `CHUNK_PROCESSING_DELAY`) are hard bounds, as before.
 
@@ -49,9 +56,12 @@ from chunkwise.models.headers import ProviderLimits
 
 DECREASE = 0.7  # multiplicative cut on a throttle (CUBIC's, as botocore's adaptive retry mode)
 RECOVER = 0.05  # additive recovery per answered call, as a share of the ceiling
+PROBE = 0.005  # ... and near the rate that drew the last throttle, this much (a plateau)
+NEAR = 0.9  # "near": this share of that rate
 MIN_SHARE = 0.02  # a cut never goes below this share of the ceiling
 OBSERVE = 60.0  # seconds of starts kept to measure the rate sent when no limit is known
 MIN_OBSERVED = 3  # starts needed before the rate sent is taken as a measure
+SENT_WINDOW = 10.0  # seconds over which the rate sent is measured at a throttle
 POLL_SECONDS = 0.05  # what `try_acquire` suggests while every in-flight slot is taken
 _MAX_SLEEP = 1.0  # a waiting thread re-checks at least this often (limits may change)
 
@@ -87,11 +97,12 @@ class LimiterConfig:
 
 @dataclass(frozen=True)
 class Permit:
-    """One admitted request: what it booked, when, and under which cut (`epoch`)."""
+    """One admitted request: what it booked, when, under which cut (`epoch`), and its number."""
 
     tokens: int
     started: float
     epoch: int
+    number: int = 0
 
 
 @dataclass(frozen=True)
@@ -156,6 +167,16 @@ def _exhausted(limits: ProviderLimits | None, permit: Permit) -> tuple[Kind, ...
     return tuple(found) or KINDS
 
 
+class _Start:
+    """A request start, kept OBSERVE seconds: to measure the rate sent and to reconcile with
+    what the provider says remains. A throttled request took no tokens at the provider."""
+
+    __slots__ = ("number", "time", "tokens")
+
+    def __init__(self, number: int, time: float, tokens: float) -> None:
+        self.number, self.time, self.tokens = number, time, tokens
+
+
 class _Bucket:
     """Refills `per_minute / 60` per second up to `burst_seconds` worth; may go into debt."""
 
@@ -210,8 +231,11 @@ class RateLimiter:
         self._reported: dict[Kind, float | None] = {"requests": None, "tokens": None}
         self._buckets: dict[Kind, _Bucket | None] = {"requests": None, "tokens": None}
         self._scale: dict[Kind, float | None] = {"requests": None, "tokens": None}
-        self._starts: deque[tuple[float, int]] = deque()  # (time, tokens) over OBSERVE
+        self._cut_at: dict[Kind, float] = {"requests": math.inf, "tokens": math.inf}
+        self._starts: deque[_Start] = deque()  # the last OBSERVE seconds of starts
+        self._learned_at: dict[Kind, float] = {"requests": -math.inf, "tokens": -math.inf}
         self._cap: float | None = None  # adaptive in-flight cap; None: only max_in_flight
+        self._cap_cut_at = math.inf  # calls in flight when the last throttle came
         self._epoch = 0
         self._last_start: float | None = None
         self._hold_until = 0.0
@@ -233,8 +257,8 @@ class RateLimiter:
             now = self._clock()
             for kind in KINDS:
                 self._set_rate(kind, self._ceiling(kind), now)
-                self._scale[kind] = None
-            self._cap = None
+                self._scale[kind], self._cut_at[kind] = None, math.inf
+            self._cap, self._cap_cut_at = None, math.inf
             self._cond.notify_all()
 
     def _ceiling(self, kind: Kind) -> float | None:
@@ -261,7 +285,7 @@ class RateLimiter:
         return None if bucket is None else bucket.per_minute
 
     def _sent_since(self, since: float, kind: Kind) -> float:
-        return sum(_cost(kind, t) for s, t in self._starts if s > since)
+        return sum(_cost(kind, s.tokens) for s in self._starts if s.time > since)
 
     # -- admission ---------------------------------------------------------------------------
     def _wait_time(self, now: float, tokens: int) -> float | None:
@@ -285,14 +309,14 @@ class RateLimiter:
             bucket = self._buckets[kind]
             if bucket is not None:
                 bucket.level -= _cost(kind, tokens)
-        self._starts.append((now, tokens))
-        while self._starts and self._starts[0][0] < now - OBSERVE:
+        self._starts.append(_Start(self._started + 1, now, tokens))
+        while self._starts and self._starts[0].time < now - OBSERVE:
             self._starts.popleft()
         self._last_start = now
         self._in_flight += 1
         self._started += 1
         self._max_seen = max(self._max_seen, self._in_flight)
-        return Permit(tokens, now, self._epoch)
+        return Permit(tokens, now, self._epoch, self._started)
 
     def try_acquire(self, estimated_tokens: int) -> Permit | float:
         """Book a request if it may start now, else the seconds to wait before asking again
@@ -348,6 +372,7 @@ class RateLimiter:
                 self._learn(signal.limits, permit, now)
             if signal.throttled:
                 self._throttled += 1
+                self._rejected(permit, now)
                 hint = signal.retry_after
                 if hint is None and signal.limits is not None:
                     hint = signal.limits.wait_hint(permit.tokens)
@@ -356,11 +381,26 @@ class RateLimiter:
                     if until > self._hold_until:
                         self._hold_until = until
                         self._holds += 1
-                if permit.epoch == self._epoch:  # one cut per congestion event
-                    self._decrease(now, _exhausted(signal.limits, permit))
+                # one cut per congestion event, and none for what was sent before the
+                # provider's limit was known (that burst is not a reason to go below it)
+                kinds = tuple(k for k in _exhausted(signal.limits, permit)
+                              if permit.started > self._learned_at[k])
+                if permit.epoch == self._epoch and kinds:
+                    self._decrease(now, kinds)
             else:
                 self._recover(now)
             self._cond.notify_all()
+
+    def _rejected(self, permit: Permit, now: float) -> None:
+        """A throttled request took no tokens at the provider: give them back here too (its
+        request still counts: providers count rejected requests against the request limit)."""
+        for start in self._starts:
+            if start.number == permit.number:
+                start.tokens = 0
+        bucket = self._buckets["tokens"]
+        if bucket is not None:
+            bucket.advance(now)
+            bucket.level = min(bucket.capacity, bucket.level + permit.tokens)
 
     def _learn(self, limits: ProviderLimits, permit: Permit, now: float) -> None:
         """Take the provider's limits as the ceiling; pull buckets down to what it says is left."""
@@ -371,34 +411,48 @@ class RateLimiter:
                 limit, remaining = limits.tokens_limit, limits.tokens_remaining
             if limit is not None and limit > 0 and limit != self._reported[kind]:
                 self._reported[kind] = limit
+                self._learned_at[kind] = now
                 ceiling, allowed = self._ceiling(kind), self._allowed(kind)
                 if allowed is None or (ceiling is not None and allowed > ceiling):
                     self._set_rate(kind, ceiling, now)
             bucket = self._buckets[kind]
             if remaining is not None and bucket is not None:
-                # what the provider had left when it answered, less what started since, refilled
+                # Providers report what remained either when they took the request (then
+                # less what started since, refilled at their rate since) or when they
+                # answered (then as is): the lower of the two is right or cautious either way.
                 bucket.advance(now)
+                rate = (self._reported[kind] or bucket.per_minute) / 60.0
                 sent = self._sent_since(permit.started, kind)
-                theirs = remaining - sent + (now - permit.started) * bucket.rate
+                theirs = min(remaining, remaining - sent + (now - permit.started) * rate)
                 bucket.level = min(bucket.level, theirs)
 
     def _decrease(self, now: float, kinds: tuple[Kind, ...]) -> None:
         self._epoch += 1
         for kind in kinds:
+            # cut from the rate actually sent when that was lower than the one allowed (a rate
+            # nobody reaches does not slow anything down when cut)
             allowed = self._allowed(kind)
-            if allowed is None:  # unbounded so far: cut from the rate actually sent
-                if len(self._starts) < MIN_OBSERVED:
-                    continue  # too few starts to tell a rate; the in-flight cut still applies
-                span = max(min(OBSERVE, now - self._starts[0][0]), self.config.burst_seconds)
-                allowed = self._sent_since(now - OBSERVE, kind) / span * 60.0
-                if allowed <= 0:
-                    continue
+            sent = self._sent_rate(now, kind)
+            if sent and (allowed is None or sent < allowed):
+                allowed = sent
+            if allowed is None or allowed <= 0:
+                continue  # too few starts to tell a rate; the in-flight cut still applies
             scale = self._ceiling(kind) or self._scale[kind] or allowed
             self._scale[kind] = scale
+            self._cut_at[kind] = allowed
             self._set_rate(kind, max(allowed * DECREASE, scale * MIN_SHARE), now)
         in_flight = max(1, self._in_flight)
         current = in_flight if self._cap is None else min(self._cap, in_flight)
+        self._cap_cut_at = current
         self._cap = max(1.0, math.floor(current * DECREASE))
+
+    def _sent_rate(self, now: float, kind: Kind) -> float | None:
+        """Per minute, over the last SENT_WINDOW seconds (at least a burst's length)."""
+        recent = [s for s in self._starts if s.time > now - SENT_WINDOW]
+        if len(recent) < MIN_OBSERVED:
+            return None
+        span = max(now - recent[0].time, self.config.burst_seconds)
+        return sum(_cost(kind, s.tokens) for s in recent) / span * 60.0
 
     def _recover(self, now: float) -> None:
         for kind in KINDS:
@@ -406,16 +460,21 @@ class RateLimiter:
             if allowed is None or scale is None:
                 continue  # never cut: nothing to recover
             ceiling = self._ceiling(kind)
-            raised = allowed + RECOVER * scale
+            # back quickly to near the rate that drew the throttle, slowly up to it, then on
+            cut_at = self._cut_at[kind]
+            step = PROBE if NEAR * cut_at <= allowed < cut_at else RECOVER
+            raised = allowed + step * scale
             if ceiling is not None and raised >= ceiling:
                 raised = ceiling
-                self._scale[kind] = None  # recovered
+                self._scale[kind], self._cut_at[kind] = None, math.inf  # recovered
             self._set_rate(kind, raised, now)
-        if self._cap is not None:
-            self._cap += 1.0 / self._cap
+        if self._cap is not None:  # one more call per round of answers, slower near the cut
+            near = NEAR * self._cap_cut_at <= self._cap < self._cap_cut_at
+            slow = PROBE / RECOVER if near else 1.0
+            self._cap += slow / self._cap
             hard = self.config.max_in_flight
             if hard is not None and self._cap >= hard:
-                self._cap = None
+                self._cap, self._cap_cut_at = None, math.inf
 
     def stats(self) -> LimiterStats:
         with self._cond:
