@@ -78,3 +78,13 @@ def test_anything_else_is_a_config_error() -> None:
         resolve_model("code", 42, ModelSettings())  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="unknown model spec"):
         resolve_model("code", "nonsense:model", ModelSettings())
+
+
+def test_describe_models_reports_the_choice_as_data(tmp_path: object) -> None:
+    """The command prints it; resolution hands back data (no print callback goes down)."""
+    from chunkwise.runtime.context import BaseContext, describe_models
+
+    context = BaseContext(blob_store=":memory:")
+    chunk, judge = describe_models(context, {"chunk": None, "judge": ScriptedChatModel()})
+    assert (chunk.role, chunk.name, chunk.source) == ("chunk", "local:default", "default")
+    assert (judge.role, judge.source) == ("judge", "python")
