@@ -82,7 +82,7 @@ def test_anything_else_is_a_config_error() -> None:
 
 def test_describe_models_reports_the_choice_as_data(tmp_path: object) -> None:
     """The command prints it; resolution hands back data (no print callback goes down)."""
-    from chunkwise.runtime.context import BaseContext, describe_models
+    from chunkwise.state.context import BaseContext, describe_models
 
     context = BaseContext(blob_store=":memory:")
     chunk, judge = describe_models(context, {"chunk": None, "judge": ScriptedChatModel()})
