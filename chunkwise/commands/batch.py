@@ -22,14 +22,14 @@ from typing import Any, NoReturn
 from chunkwise.commands.batch_progress import BatchProgress
 from chunkwise.commands.batch_specs import SPECS
 from chunkwise.commands.batch_work import BatchSpec, DocumentWork, Unit, row_error
-from chunkwise.commands.common import checkpoint_db, say, write_json
+from chunkwise.commands.common import announce_models, checkpoint_db, say, write_json
 from chunkwise.commands.options import recorded_options
 from chunkwise.errors import ConfigError
 from chunkwise.runtime.batch_io import DocumentSource, JsonlSink, open_sink
 from chunkwise.runtime.paths import default_checkpoint_db, is_postgres
 from chunkwise.runtime.pool import Failed, run_unordered
 from chunkwise.runtime.runs import RunRecord, RunsTable, open_runs
-from chunkwise.state.context import BaseContext, describe_models
+from chunkwise.state.context import BaseContext
 
 
 def _one_line_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
@@ -168,10 +168,7 @@ def run(args: argparse.Namespace) -> int:
     total = source.scan(spec.check) * len(spec.variants(args))
     batch_id = args.batch_id or default_batch_id(spec.pipeline.name, args.output)
     roles = spec.roles(context)
-    for line in describe_models(context, roles):
-        say(line, quiet=args.quiet)
-    for role, ref in roles.items():
-        context.client(role, ref)  # a bad spec or missing key stops here, before any work
+    announce_models(args, context, roles)  # a bad spec or missing key stops here
 
     pool = None
     if args.ray is not None:

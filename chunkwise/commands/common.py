@@ -17,6 +17,7 @@ from chunkwise.commands.events import JsonEventWriter
 from chunkwise.commands.options import recorded_options
 from chunkwise.commands.progress import ProgressBar
 from chunkwise.errors import ConfigError
+from chunkwise.models.defaults import LOCAL_DEFAULT_NOTICE
 from chunkwise.models.settings import ModelSettings
 from chunkwise.runtime.paths import blob_location_for, default_checkpoint_db
 from chunkwise.runtime.pipeline import Pipeline, R
@@ -35,11 +36,13 @@ def add_model_flags(parser: argparse.ArgumentParser, roles: list[str]) -> None:
     group.add_argument("--top-p", type=float)
     group.add_argument("--max-new-tokens", type=int, help="cap on tokens a model writes per call")
     group.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
-    group.add_argument("--rpm", type=float, help="requests per minute per endpoint")
-    group.add_argument("--tpm", type=float, help="tokens per minute per endpoint")
+    group.add_argument("--rpm", type=float, help="requests per minute per endpoint "
+                       "(default: none, adapting to the provider's 429s and rate-limit headers)")
+    group.add_argument("--tpm", type=float, help="tokens per minute per endpoint "
+                       "(default: none, adapting as --rpm)")
+    group.add_argument("--burst-seconds", type=float, default=2.0,
+                       help="seconds' worth of --rpm/--tpm that may start at once (default 2)")
     group.add_argument("--max-in-flight", type=int, help="requests at once per endpoint")
-    group.add_argument("--rate-window", type=float, default=60.0, metavar="SECONDS",
-                       help="the window --rpm and --tpm count over (default 60)")
     group.add_argument("--max-attempts", type=int, default=6, help="attempts per call, in all")
     group.add_argument("--context-window", type=int, help="override the model's context size")
     group.add_argument(
@@ -69,16 +72,7 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def model_settings(args: argparse.Namespace) -> ModelSettings:
-    for name in ("temperature", "top_p", "timeout", "rpm", "tpm"):
-        value = getattr(args, name, None)
-        if value is not None and value < 0:
-            raise ConfigError(f"--{name.replace('_', '-')} must not be negative")
-    if args.max_attempts is not None and args.max_attempts < 1:
-        raise ConfigError("--max-attempts must be at least 1")
-    if args.max_in_flight is not None and args.max_in_flight < 1:
-        raise ConfigError("--max-in-flight must be at least 1")
-    if args.rate_window <= 0:
-        raise ConfigError("--rate-window must be a positive number of seconds")
+    """Settings from the model flags; `ModelSettings` rejects bad values in one line."""
     return ModelSettings(
         temperature=args.temperature,
         top_p=args.top_p,
@@ -87,8 +81,8 @@ def model_settings(args: argparse.Namespace) -> ModelSettings:
         timeout=args.timeout,
         rpm=args.rpm,
         tpm=args.tpm,
+        burst_seconds=args.burst_seconds,
         max_in_flight=args.max_in_flight,
-        rate_window=args.rate_window,
         max_attempts=args.max_attempts,
         context_window=args.context_window,
         structured_method=args.structured_output,
@@ -141,15 +135,23 @@ def write_json(path: str | None, payload: Any) -> None:
         write_output(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n", "--json")
 
 
+def announce_models(args: argparse.Namespace, context: BaseContext, roles: dict[str, Any]) -> None:
+    """Say which model each role uses and why, then build every client (a bad spec or a
+    missing credential stops here, before any work)."""
+    chosen = describe_models(context, roles)
+    for model in chosen:
+        say(f"{model.role} model: {model.describe()}", quiet=args.quiet)
+    if any(model.source == "default" for model in chosen):
+        say(LOCAL_DEFAULT_NOTICE, quiet=args.quiet)
+    for role, ref in roles.items():
+        context.client(role, ref)
+
+
 def prepare_run(
     args: argparse.Namespace, context: BaseContext, roles: dict[str, Any], pipeline: str
 ) -> str:
-    """Say which model each role uses, build every client now (a bad spec or a missing
-    credential stops here, before any work) and name the run."""
-    for line in describe_models(context, roles):
-        say(line, quiet=args.quiet)
-    for role, ref in roles.items():
-        context.client(role, ref)
+    """Say which model each role uses, build every client now and name the run."""
+    announce_models(args, context, roles)
     args.run_id = args.run_id or new_run_id(pipeline)
     say(f"run id: {args.run_id} (resume with --run-id {args.run_id})", quiet=args.quiet)
     return str(args.run_id)

@@ -5,10 +5,13 @@ retry classification, usage, price) and prints the backend, latency, token usage
 the provider's error on one line. Exit 0 when the model answered; 2 for a configuration error
 (bad spec, missing key or credentials, missing package, and the provider rejecting the key or
 the model id: 401/403/404); 1 for any other failed call (throttled, server error, timeout...).
-One attempt by default, so a throttled endpoint is reported rather than waited out.
+A check retries like any call (throttling, 5xx, timeouts; `--max-attempts`), and reports the
+retries and the time waited, so it tells whether a setup works under the provider's normal
+throttling.
 
 `show` prints, for every role, which backend and model it resolves to and why (flag, env,
-credentials or default), without contacting anything.
+credentials or default), and its context window and reply cap with where each number comes
+from (settings, model, profile, table, default), without contacting or loading anything.
 """
 
 from __future__ import annotations
@@ -22,13 +25,13 @@ from pydantic import BaseModel, Field
 
 from chunkwise.commands.common import add_model_flags, model_settings, role_model, write_json
 from chunkwise.errors import ConfigError
-from chunkwise.models.client import get_client
-from chunkwise.models.defaults import ROLES, resolve_spec
-from chunkwise.models.factory import backend_of
+from chunkwise.models.client import client_for
+from chunkwise.models.defaults import ROLES
+from chunkwise.models.limits import expected_limits
+from chunkwise.models.resolve import resolve_model
 from chunkwise.models.retry import ModelCallError
 from chunkwise.models.secrets import redact
 from chunkwise.models.settings import ModelSettings
-from chunkwise.models.spec import parse_model_spec
 from chunkwise.models.usage import Usage
 
 CHECK_PROMPT = "Reply with the single word: pong"
@@ -62,7 +65,7 @@ def add_parser(sub: Any) -> None:
                        help="also try structured output (tool calling / JSON schema)")
     check.add_argument("--json", dest="json_path", metavar="PATH", help="write the outcome as JSON")
     add_model_flags(check, [])
-    check.set_defaults(run=run_check, max_attempts=1)
+    check.set_defaults(run=run_check)
 
     show = actions.add_parser(
         "show", help="print which backend and model each role uses, and why",
@@ -85,25 +88,22 @@ def _out(line: str) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    resolved = resolve_spec(args.role, args.spec or args.model)
-    if resolved.base_url and settings.base_url is None:
-        settings = settings.with_(base_url=resolved.base_url)
-    spec = parse_model_spec(resolved.spec)
-    backend = backend_of(spec, settings)
-    _out(f"model: {spec} · {backend} · from {resolved.source}"
-         + (f" {resolved.variable}" if resolved.variable else ""))
-    client = get_client(str(spec), settings)  # ConfigError: exit 2 from the CLI
-    report: dict[str, Any] = {"spec": str(spec), "backend": backend, "source": resolved.source}
+    resolved = resolve_model(args.role, args.spec or args.model, _settings(args))
+    _out(f"model: {resolved.describe()}")
+    client = client_for(resolved)  # ConfigError: exit 2 from the CLI
+    report: dict[str, Any] = {"spec": resolved.name, "backend": resolved.backend,
+                              "source": resolved.source}
     started = time.monotonic()
     try:
         reply = client.complete(args.prompt, task="models-check")
         usage: Usage = reply.usage
+        waited = reply.retry_seconds
         text = reply.text
         structured: str | None = None
         if args.structured:
             answer = client.structured(args.prompt, CheckAnswer, task="models-check-structured")
             usage = usage + answer.usage
+            waited += answer.retry_seconds
             structured = answer.value.word
     except ModelCallError as exc:
         seconds = time.monotonic() - started
@@ -115,11 +115,16 @@ def run_check(args: argparse.Namespace) -> int:
         return code
     seconds = time.monotonic() - started
     _out(f"ok in {seconds:.2f}s · {usage.line()}")
+    if usage.retries:
+        _out(f"retried {usage.retries} time{'s' if usage.retries != 1 else ''}, "
+             f"waiting {waited:.2f}s in all: the endpoint throttles or fails at times, and "
+             "runs retry the same way")
     _out(f"reply: {redact(' '.join(text.split()))[:300] or '(empty)'}")
     if structured is not None:
         _out(f"structured reply: {structured!r}")
     write_json(args.json_path, {**report, "ok": True, "seconds": round(seconds, 3),
-                                "usage": usage.model_dump(), "reply": text,
+                                "usage": usage.model_dump(), "retries": usage.retries,
+                                "retry_wait_seconds": round(waited, 3), "reply": text,
                                 "structured": structured})
     return 0
 
@@ -127,16 +132,12 @@ def run_check(args: argparse.Namespace) -> int:
 def run_show(args: argparse.Namespace) -> int:
     settings = model_settings(args)
     for role in ROLES:
-        resolved = resolve_spec(role, role_model(args, role))
-        role_settings = settings
-        if resolved.base_url and role_settings.base_url is None:
-            role_settings = role_settings.with_(base_url=resolved.base_url)
         try:
-            spec = parse_model_spec(resolved.spec)
+            resolved = resolve_model(role, role_model(args, role), settings)
         except ConfigError as exc:
-            name, backend = resolved.spec, f"invalid: {exc}"
-        else:
-            name, backend = str(spec), backend_of(spec, role_settings)
-        why = resolved.source + (f" {resolved.variable}" if resolved.variable else "")
-        _out(f"{role:<9} {name} · {backend} · from {why}")
+            _out(f"{role:<9} invalid: {exc}")
+            continue
+        assert resolved.spec is not None  # a flag or variable names a spec, never an object
+        limits = expected_limits(resolved.spec, resolved.settings)
+        _out(f"{role:<9} {resolved.describe()} · {limits.describe()}")
     return 0

@@ -4,6 +4,24 @@ A `ModelClient` wraps a LangChain chat model with what nodes should not have to 
 the endpoint's shared rate limiter, retry classification, structured output with repair,
 usage and cost accounting, progress events, and a content-addressed call cache so a re-run or
 resumed run never pays twice for the same (model, endpoint, parameters, prompt).
+
+`client_for(resolve_model(role, ref, settings), store=...)` is the only way to get one: the
+resolution (`models.resolve`) decides everything once, and the chat model it names is built
+once per process per build key (a local model loads slowly).
+
+Why not LangChain's own helpers:
+- `Runnable.with_retry` retries on exception types with its own backoff, on top of the SDK's
+  retries: it neither tells a 429 from a 400 across OpenAI, botocore and LangChain's error
+  types, nor honours Retry-After, nor pauses the other branches of the endpoint, nor bounds
+  the attempts in total. `models.retry` does those, and SDK retries are off.
+- `InMemoryRateLimiter` is a requests-per-second bucket attached to one chat model object: no
+  tokens per minute, no calls in flight, no settling to reported usage, no adapting to 429s or
+  rate-limit headers, and not shared by the roles and processes that use one provider account.
+  `models.limiter` is per endpoint, and pluggable across processes.
+- `set_llm_cache` is one global cache for the whole process (the host's own LangChain calls
+  included) keyed on the raw messages: it cannot live in the run's own blob store beside the
+  checkpoints, would cache an invalid structured answer as readily as a repaired one, and a
+  hit would still take a limiter slot. The seam caches validated results per task.
 """
 
 from __future__ import annotations
@@ -20,11 +38,12 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import BaseModel, ValidationError
 
-from chunkwise.errors import ConfigError
 from chunkwise.models.adapter import TASK_TAG  # every call is tagged with its task
-from chunkwise.models.factory import build_chat_model, endpoint_of, env_fingerprint
-from chunkwise.models.limiter import RateLimiter, limiter_for
-from chunkwise.models.limits import limits_for
+from chunkwise.models.factory import build_chat_model, with_reply_cap, without_sdk_retries
+from chunkwise.models.headers import error_headers, provider_limits, response_headers
+from chunkwise.models.limiter import Feedback, Limiter, limiter_for
+from chunkwise.models.limits import ModelLimits, model_limits
+from chunkwise.models.resolve import ResolvedModel
 from chunkwise.models.retry import (
     Backoff,
     Classified,
@@ -32,15 +51,12 @@ from chunkwise.models.retry import (
     call_with_retries,
     classify,
 )
-from chunkwise.models.settings import ModelSettings, StructuredMethod
-from chunkwise.models.spec import ModelSpec, parse_model_spec
 from chunkwise.models.usage import Usage, priced, usage_from_metadata
 from chunkwise.runtime.blobs import BlobStore
 from chunkwise.runtime.progress import emit
 
 T = TypeVar("T", bound=BaseModel)
 Prompt = str | Sequence[BaseMessage]
-ModelRef = str | BaseChatModel
 DEFAULT_OUTPUT_ESTIMATE = 512  # output tokens booked against --tpm when --max-new-tokens is unset
 
 
@@ -49,6 +65,7 @@ class Completion:
     text: str
     usage: Usage
     cached: bool = False
+    retry_seconds: float = 0.0  # waited between attempts (backoff and Retry-After)
 
 
 @dataclass(frozen=True)
@@ -56,6 +73,7 @@ class Structured(Generic[T]):
     value: T
     usage: Usage
     cached: bool = False
+    retry_seconds: float = 0.0
 
 
 def _messages(prompt: Prompt) -> list[BaseMessage]:
@@ -87,35 +105,36 @@ class ModelClient:
     def __init__(
         self,
         chat: BaseChatModel,
+        resolved: ResolvedModel,
         *,
-        name: str,
-        endpoint: str,
-        settings: ModelSettings,
-        context_window: int,
-        max_output_tokens: int,
-        limiter: RateLimiter,
+        limits: ModelLimits,
+        limiter: Limiter,
         store: BlobStore | None = None,
-        structured_method: StructuredMethod | None = None,
         sdk_attempts: int = 1,
-        cache_scope: str | None = None,
     ) -> None:
+        settings = resolved.settings
         self.chat = chat
-        self.name = name
-        self.endpoint = endpoint
+        self.resolved = resolved
+        self.name = resolved.name
+        self.endpoint = resolved.endpoint
         self.settings = settings
-        self.context_window = context_window
-        self.max_output_tokens = max_output_tokens
+        self.limits = limits
+        self.context_window = limits.context_window
+        self.max_output_tokens = limits.max_output_tokens
         self.limiter = limiter
         self.store = store if settings.cache else None
-        self.structured_method = structured_method
-        # what, besides the model name, makes an answer reusable: the endpoint (stable across
-        # processes; a Python-given model's endpoint holds its id, so it passes its class)
-        self.cache_scope = cache_scope or endpoint
+        self.structured_method = resolved.structured_method
+        # what, besides the model name, makes an answer reusable: the endpoint, or for a model
+        # given in Python its own parameters (stable across processes)
+        self.cache_scope = resolved.cache_scope
         # a chat model given in Python may retry inside its SDK: keep the total within bounds
         attempts = max(1, settings.max_attempts // max(1, sdk_attempts))
         self._backoff = Backoff(
             attempts, settings.backoff_base, settings.backoff_cap, settings.max_retry_after
         )
+        instance = resolved.instance
+        self._price_url = (getattr(instance, "openai_api_base", None) if instance is not None
+                           else settings.base_url)
 
     def __repr__(self) -> str:
         return f"ModelClient({self.name!r}, endpoint={self.endpoint!r})"
@@ -145,51 +164,63 @@ class ModelClient:
         return "call:" + hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
     # -- one request -------------------------------------------------------------------------
-    def _send(self, runnable: Any, messages: list[BaseMessage], task: str) -> tuple[Any, int]:
-        """One logical call: limiter slot per attempt, retries; returns (result, retries)."""
+    def _send(
+        self, runnable: Any, messages: list[BaseMessage], task: str
+    ) -> tuple[Any, int, float]:
+        """One logical call: a limiter permit per attempt, retries; returns (result, retries,
+        seconds waited between attempts)."""
         estimate = _estimate_tokens(messages) + (
             self.settings.max_new_tokens or DEFAULT_OUTPUT_ESTIMATE
         )
-        retries = 0
+        retries, waited = 0, 0.0
 
         def attempt() -> Any:
-            with self.limiter.slot(estimate) as settle:
-                emit("call_started", task=task, model=self.name)
-                ok = False
-                try:
-                    result = runnable.invoke(
-                        messages,
-                        config={
-                            "tags": [TASK_TAG + task],
-                            "run_name": task,
-                            "metadata": {"chunkwise_task": task, "chunkwise_model": self.name},
-                        },
-                    )
-                    ok = True
-                except Exception as exc:
-                    info = classify(exc)
-                    if info.kind == "throttled" and info.retry_after:
-                        # before this slot frees: no other branch starts inside the server's pause
-                        self.limiter.hold(min(info.retry_after, self._backoff.max_retry_after))
-                    raise
-                finally:
-                    emit("call_finished", task=task, model=self.name, ok=ok)
-                raw = result.get("raw") if isinstance(result, dict) else result
-                meta = getattr(raw, "usage_metadata", None) or {}
-                if meta:
-                    settle(int(meta.get("input_tokens") or 0) + int(meta.get("output_tokens") or 0))
-                return result
+            permit = self.limiter.acquire(estimate)
+            emit("call_started", task=task, model=self.name)
+            ok = False
+            try:
+                result = runnable.invoke(
+                    messages,
+                    config={
+                        "tags": [TASK_TAG + task],
+                        "run_name": task,
+                        "metadata": {"chunkwise_task": task, "chunkwise_model": self.name},
+                    },
+                )
+                ok = True
+            except Exception as exc:
+                info = classify(exc)
+                after = info.retry_after
+                if after is not None:
+                    after = min(after, self._backoff.max_retry_after)
+                # before the permit is released: no other branch starts inside the server's pause
+                self.limiter.feedback(permit, Feedback(
+                    throttled=info.kind == "throttled", retry_after=after,
+                    limits=provider_limits(error_headers(exc)),
+                ))
+                raise
+            finally:
+                self.limiter.release(permit)
+                emit("call_finished", task=task, model=self.name, ok=ok)
+            raw = result.get("raw") if isinstance(result, dict) else result
+            meta = getattr(raw, "usage_metadata", None) or {}
+            if meta:
+                used = int(meta.get("input_tokens") or 0) + int(meta.get("output_tokens") or 0)
+                self.limiter.settle(permit, used)
+            self.limiter.feedback(permit, Feedback(limits=provider_limits(response_headers(raw))))
+            return result
 
         def on_retry(info: Classified, number: int, wait: float) -> None:
-            nonlocal retries
+            nonlocal retries, waited
             retries += 1
+            waited += wait
             emit("call_retry", task=task, model=self.name, kind=info.kind, attempt=number,
                  wait=round(wait, 2), status=info.status)
 
         result = call_with_retries(
             attempt, backoff=self._backoff, describe=f"{self.name} ({task})", on_retry=on_retry
         )
-        return result, retries
+        return result, retries, waited
 
     def _usage(self, message: Any, messages: Sequence[BaseMessage], retries: int = 0) -> Usage:
         meta = getattr(message, "usage_metadata", None)
@@ -202,7 +233,7 @@ class ModelClient:
             usage = Usage(input_tokens=_estimate_tokens(messages), output_tokens=out, calls=1)
         if retries:
             usage = usage.model_copy(update={"retries": retries})
-        return priced(usage, self.name)
+        return priced(usage, self.name, base_url=self._price_url)
 
     # -- public ------------------------------------------------------------------------------
     def complete(self, prompt: Prompt, *, task: str, max_tokens: int | None = None) -> Completion:
@@ -217,13 +248,13 @@ class ModelClient:
         if self.store is not None and (hit := self.store.cache_get(key)) is not None:
             return Completion(hit["text"], Usage(), cached=True)
         started = time.monotonic()
-        chat = self.chat if max_tokens is None else self.chat.bind(max_tokens=max_tokens)
-        reply, retries = self._send(chat, messages, task)
+        chat = self.chat if max_tokens is None else with_reply_cap(self.chat, max_tokens)
+        reply, retries, waited = self._send(chat, messages, task)
         text = _text_of(reply)
         usage = self._usage(reply, messages, retries)
         if self.store is not None:
             self.store.cache_put(key, {"text": text, "seconds": time.monotonic() - started})
-        return Completion(text, usage)
+        return Completion(text, usage, retry_seconds=waited)
 
     def structured(
         self, prompt: Prompt, schema: type[T], *, task: str, repair_attempts: int = 2
@@ -242,9 +273,10 @@ class ModelClient:
             # would skip the repair turn; with the JSON schema we validate (and repair) here.
             target = {"title": schema.__name__, **schema.model_json_schema()}
         runnable = self.chat.with_structured_output(target, **kwargs)
-        total = Usage()
+        total, waited_total = Usage(), 0.0
         for attempt in range(repair_attempts + 1):
-            result, retries = self._send(runnable, messages, task)
+            result, retries, waited = self._send(runnable, messages, task)
+            waited_total += waited
             raw = result.get("raw")
             total = total + self._usage(raw, messages, retries)
             parsed, error = result.get("parsed"), result.get("parsing_error")
@@ -256,7 +288,7 @@ class ModelClient:
                 else:
                     if self.store is not None:
                         self.store.cache_put(key, {"value": value.model_dump(mode="json")})
-                    return Structured(value, total)
+                    return Structured(value, total, retry_seconds=waited_total)
             if attempt == repair_attempts:
                 detail = " ".join(str(error or "no structured answer").split())[:500]
                 raise ModelCallError(
@@ -295,159 +327,39 @@ _CHAT_LOCK = threading.Lock()
 _BUILD_LOCKS: dict[tuple[object, ...], threading.Lock] = {}
 
 
-def _build_key(spec: ModelSpec, settings: ModelSettings) -> tuple[object, ...]:
-    """What a built chat model depends on: the spec, sampling, endpoint, timeout and env."""
-    return (
-        str(spec), settings.temperature, settings.top_p, settings.max_new_tokens,
-        settings.base_url, settings.timeout, settings.context_window, settings.max_in_flight,
-        env_fingerprint(),
-    )
-
-
-def _default_method(
-    provider: str, settings: ModelSettings, custom_url: bool
-) -> StructuredMethod | None:
-    if settings.structured_method is not None:
-        return settings.structured_method
-    if provider in ("bedrock_converse", "amazon_bedrock", "bedrock"):
-        return "function_calling"
-    if provider == "openai":
-        # OpenAI-compatible servers (OpenRouter, vLLM, Ollama, llama.cpp) support tools more
-        # widely than json_schema response formats; OpenAI itself does both.
-        return "function_calling" if custom_url else "json_schema"
-    return None
-
-
-def _limiter(endpoint: str, settings: ModelSettings) -> RateLimiter:
-    return limiter_for(
-        endpoint,
-        rpm=settings.rpm,
-        tpm=settings.tpm,
-        min_interval=settings.min_interval,
-        max_in_flight=settings.max_in_flight,
-        window=settings.rate_window,
-    )
-
-
-def _instance_spec(chat: BaseChatModel) -> str:
-    """`provider:model` for a chat model given in Python (for names, prices and limits)."""
-    try:
-        params = chat._get_ls_params()
-    except Exception:
-        params = {}
-    model = str(
-        params.get("ls_model_name") or getattr(chat, "model_name", None)
-        or getattr(chat, "model", None) or getattr(chat, "model_id", None) or type(chat).__name__
-    )
-    provider = str(params.get("ls_provider") or type(chat).__name__)
-    return f"{provider}:{model}"
-
-
-def _without_sdk_retries(chat: BaseChatModel) -> tuple[BaseChatModel, int]:
-    """A copy of a Python-given chat model with its SDK retries off when that is possible,
-    else the model and how many HTTP requests one of its calls may make."""
-    from langchain_openai.chat_models.base import BaseChatOpenAI
-
-    if isinstance(chat, BaseChatOpenAI):
-        root = getattr(chat, "root_client", None)
-        if root is not None and int(getattr(root, "max_retries", 0) or 0) > 0:
-            copy = chat.model_copy(update={"max_retries": 0})
-            sync_root = root.with_options(max_retries=0)
-            copy.root_client = sync_root
-            copy.client = sync_root.chat.completions
-            root_async = getattr(chat, "root_async_client", None)
-            if root_async is not None:
-                async_root = root_async.with_options(max_retries=0)
-                copy.root_async_client = async_root
-                copy.async_client = async_root.chat.completions
-            return copy, 1
-        return chat, 1
-    client = getattr(chat, "client", None)
-    config = getattr(getattr(client, "meta", None), "config", None)
-    retries = getattr(config, "retries", None)
-    if isinstance(retries, dict):  # botocore: total_max_attempts after client creation
-        total = retries.get("total_max_attempts")
-        if total is None:  # botocore's defaults: 3 attempts (standard, adaptive), 5 (legacy)
-            total = 5 if retries.get("mode") == "legacy" else 3
-        return chat, max(1, int(total))
-    max_retries = getattr(chat, "max_retries", None)
-    if isinstance(max_retries, int) and max_retries > 0:
-        return chat, max_retries + 1
-    return chat, 1
-
-
-def _client(
-    chat: BaseChatModel,
-    *,
-    name: str,
-    model_id: str,
-    endpoint: str,
-    settings: ModelSettings,
-    store: BlobStore | None,
-    **extra: Any,
-) -> ModelClient:
-    """A client whose window and output cap come from settings, the model, or known limits."""
-    limits = limits_for(model_id)
-    window = settings.context_window or int(getattr(chat, "context_window", 0) or 0)
-    return ModelClient(
-        chat,
-        name=name,
-        endpoint=endpoint,
-        settings=settings,
-        context_window=window or limits.context_window,
-        max_output_tokens=settings.max_new_tokens or limits.max_output_tokens,
-        limiter=_limiter(endpoint, settings),
-        store=store,
-        **extra,
-    )
-
-
-def get_client(
-    ref: ModelRef, settings: ModelSettings, *, store: BlobStore | None = None
-) -> ModelClient:
-    """A client for a spec string or a ready chat model; chat models are built once per process
-    (per spec, build settings and environment)."""
-    if isinstance(ref, BaseChatModel):
-        chat, sdk_attempts = _without_sdk_retries(ref)
-        name = _instance_spec(ref)
-        custom_url = bool(getattr(ref, "openai_api_base", None))
-        return _client(
-            chat,
-            name=name,
-            model_id=name,
-            endpoint=f"instance:{type(ref).__name__}:{id(ref)}",
-            settings=settings,
-            store=store,
-            structured_method=_default_method(name.split(":", 1)[0], settings, custom_url),
-            sdk_attempts=sdk_attempts,
-            cache_scope=f"instance:{type(ref).__name__}",
-        )
-    if not isinstance(ref, str):
-        raise ConfigError(f"model must be a spec string or a LangChain chat model, not {ref!r}")
-    spec = parse_model_spec(ref)
-    key = _build_key(spec, settings)
+def _built(resolved: ResolvedModel) -> BaseChatModel:
+    """The chat model a resolved spec names, built once per build key and process."""
+    assert resolved.spec is not None and resolved.build_key is not None
+    key = resolved.build_key
     with _CHAT_LOCK:
         chat_model = _CHAT_MODELS.get(key)
         build_lock = _BUILD_LOCKS.setdefault(key, threading.Lock())
-    if chat_model is None:
-        with build_lock:  # one build per key, other keys not blocked (a local model loads slowly)
+    if chat_model is not None:
+        return chat_model
+    with build_lock:  # one build per key, other keys not blocked (a local model loads slowly)
+        with _CHAT_LOCK:
+            chat_model = _CHAT_MODELS.get(key)
+        if chat_model is None:
+            chat_model = build_chat_model(resolved.spec, resolved.settings)
             with _CHAT_LOCK:
-                chat_model = _CHAT_MODELS.get(key)
-            if chat_model is None:
-                chat_model = build_chat_model(spec, settings)
-                with _CHAT_LOCK:
-                    _CHAT_MODELS[key] = chat_model
-    endpoint = endpoint_of(spec, settings)
-    return _client(
-        chat_model,
-        name=str(spec),
-        model_id=spec.model,
-        endpoint=endpoint,
-        settings=settings,
+                _CHAT_MODELS[key] = chat_model
+    return chat_model
+
+
+def client_for(resolved: ResolvedModel, *, store: BlobStore | None = None) -> ModelClient:
+    """The client for a resolved model: its chat model (built once; a missing key or package
+    is a `ConfigError` here), the endpoint's shared limiter, its limits and the call cache."""
+    if resolved.instance is not None:
+        chat, sdk_attempts = without_sdk_retries(resolved.instance)
+    else:
+        chat, sdk_attempts = _built(resolved), 1
+    return ModelClient(
+        chat,
+        resolved,
+        limits=model_limits(resolved.name, resolved.settings, chat=chat),
+        limiter=limiter_for(resolved.endpoint, resolved.settings.limiter_config()),
         store=store,
-        structured_method=_default_method(
-            spec.provider, settings, not endpoint.startswith("openai:https://api.openai.com")
-        ),
+        sdk_attempts=sdk_attempts,
     )
 
 

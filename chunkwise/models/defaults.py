@@ -28,6 +28,13 @@ BEDROCK_CODE_DEFAULT = "anthropic.claude-3-sonnet-20240229-v1:0"
 OPENAI_COMPAT_BASE_URL = "https://openrouter.ai/api/v1"
 OPENAI_COMPAT_MODEL = "stepfun/step-3.5-flash:free"
 LOCAL_DEFAULT = "local:default"
+# said once by a command whose roles fell back to the local model (`source == "default"`)
+LOCAL_DEFAULT_NOTICE = (
+    "no cloud credentials found: running offline on the embedded local model "
+    "(demo-grade output). For Bedrock set AWS credentials or --model "
+    "bedrock_converse:MODEL_ID; for an OpenAI-compatible server set LLM_API_KEY and "
+    "--model openai:MODEL --base-url URL"
+)
 
 
 @dataclass(frozen=True)
@@ -36,12 +43,6 @@ class ResolvedSpec:
     source: Source
     base_url: str | None = None
     variable: str | None = None  # the environment variable that decided, if any
-
-    def describe(self) -> str:
-        """`openai:m at https://... (from env LLM_MODEL)`: one line for the CLI."""
-        where = f" at {self.base_url}" if self.base_url else ""
-        why = f"{self.source} {self.variable}" if self.variable else self.source
-        return f"{self.spec}{where} (from {why})"
 
 
 def has_aws_credentials(env: Mapping[str, str]) -> bool:

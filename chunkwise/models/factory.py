@@ -10,6 +10,11 @@
   api.openai.com; the key is `LLM_API_KEY` (or `OPENAI_API_KEY`); a loopback server needs none.
 - `local:<name>` -> the embedded llama.cpp model (`chunkwise.models.local`).
 - any other `provider:model` -> `init_chat_model(..., max_retries=0)`.
+
+OpenAI models keep their response headers (`include_response_headers=True`) so the limiter can
+read the provider's rate limits. A chat model given in Python gets the same treatment on a copy
+(`without_sdk_retries`). `with_reply_cap` binds a per-call output cap under the name the
+server reads.
 """
 
 from __future__ import annotations
@@ -163,6 +168,7 @@ def _openai(spec: ModelSpec, settings: ModelSettings) -> BaseChatModel:
         "timeout": settings.timeout,
         "max_retries": 0,
         "stream_usage": True,
+        "include_response_headers": True,  # rate-limit headers for the limiter
     }
     sampling = _sampling(settings)
     if base_url:
@@ -224,25 +230,91 @@ def build_chat_model(spec: ModelSpec, settings: ModelSettings) -> BaseChatModel:
     return chat
 
 
-def endpoint_of(spec: ModelSpec, settings: ModelSettings) -> str:
+def endpoint_of(
+    spec: ModelSpec, settings: ModelSettings, env: Mapping[str, str] | None = None
+) -> str:
     """What a rate limit applies to: one provider account at one region or base URL."""
     if spec.provider == "bedrock_converse":
-        return f"bedrock:{bedrock_endpoint() or aws_region()}"
+        return f"bedrock:{bedrock_endpoint(env) or aws_region(env)}"
     if spec.provider == "local":
         return "local"
     if spec.provider == "openai":
-        return f"openai:{openai_base_url(settings) or 'https://api.openai.com/v1'}"
+        return f"openai:{openai_base_url(settings, env) or 'https://api.openai.com/v1'}"
     return f"{spec.provider}:{settings.base_url or 'default'}"
 
 
-def backend_of(spec: ModelSpec, settings: ModelSettings) -> str:
+def backend_of(
+    spec: ModelSpec, settings: ModelSettings, env: Mapping[str, str] | None = None
+) -> str:
     """A person-readable backend name: `Amazon Bedrock (us-east-1)`, `OpenAI-compatible at ...`."""
     if spec.provider == "bedrock_converse":
-        where = bedrock_endpoint() or aws_region()
+        where = bedrock_endpoint(env) or aws_region(env)
         return f"Amazon Bedrock Converse ({where})"
     if spec.provider == "openai":
-        return f"OpenAI-compatible at {openai_base_url(settings) or 'https://api.openai.com/v1'}"
+        where = openai_base_url(settings, env) or "https://api.openai.com/v1"
+        return f"OpenAI-compatible at {where}"
     if spec.provider == "local":
         return "embedded llama.cpp (offline)"
     where = f" at {settings.base_url}" if settings.base_url else ""
     return f"{spec.provider} via init_chat_model{where}"
+
+
+def _compatible_server(chat: BaseChatModel) -> bool:
+    """A ChatOpenAI pointed anywhere but OpenAI itself (llama.cpp, Ollama, vLLM, OpenRouter)."""
+    from langchain_openai.chat_models.base import BaseChatOpenAI
+
+    if not isinstance(chat, BaseChatOpenAI):
+        return False
+    base = str(getattr(chat, "openai_api_base", None) or "")
+    return bool(base) and not base.startswith("https://api.openai.com")
+
+
+def with_reply_cap(chat: BaseChatModel, max_tokens: int) -> Any:
+    """`chat` with this call's reply capped at `max_tokens`.
+
+    ChatOpenAI sends `max_tokens` as OpenAI's newer `max_completion_tokens`, which llama.cpp's
+    server, Ollama and older vLLM ignore; on a compatible server the classic name goes in the
+    request body instead (merged into the model's own `extra_body`)."""
+    if _compatible_server(chat):
+        extra = dict(getattr(chat, "extra_body", None) or {})
+        return chat.bind(extra_body={**extra, "max_tokens": max_tokens})
+    return chat.bind(max_tokens=max_tokens)
+
+
+def without_sdk_retries(chat: BaseChatModel) -> tuple[BaseChatModel, int]:
+    """A copy of a Python-given chat model with its SDK retries off when that is possible,
+    else the model and how many HTTP requests one of its calls may make.
+
+    For ChatOpenAI this rewrites private attributes of langchain-openai (`root_client`,
+    `client`, `root_async_client`, `async_client`: the SDK clients it builds at validation);
+    tests/servers/test_openai_http.py fails if a new langchain-openai renames them. The copy
+    also keeps response headers (the provider's rate limits, for the limiter)."""
+    from langchain_openai.chat_models.base import BaseChatOpenAI
+
+    if isinstance(chat, BaseChatOpenAI):
+        update: dict[str, Any] = {"include_response_headers": True}
+        root = getattr(chat, "root_client", None)
+        if root is None or int(getattr(root, "max_retries", 0) or 0) <= 0:
+            return chat.model_copy(update=update), 1
+        copy = chat.model_copy(update={**update, "max_retries": 0})
+        sync_root = root.with_options(max_retries=0)
+        copy.root_client = sync_root
+        copy.client = sync_root.chat.completions
+        root_async = getattr(chat, "root_async_client", None)
+        if root_async is not None:
+            async_root = root_async.with_options(max_retries=0)
+            copy.root_async_client = async_root
+            copy.async_client = async_root.chat.completions
+        return copy, 1
+    client = getattr(chat, "client", None)
+    config = getattr(getattr(client, "meta", None), "config", None)
+    retries = getattr(config, "retries", None)
+    if isinstance(retries, dict):  # botocore: total_max_attempts after client creation
+        total = retries.get("total_max_attempts")
+        if total is None:  # botocore's defaults: 3 attempts (standard, adaptive), 5 (legacy)
+            total = 5 if retries.get("mode") == "legacy" else 3
+        return chat, max(1, int(total))
+    max_retries = getattr(chat, "max_retries", None)
+    if isinstance(max_retries, int) and max_retries > 0:
+        return chat, max_retries + 1
+    return chat, 1

@@ -25,6 +25,7 @@ from email.utils import parsedate_to_datetime
 from typing import Literal, TypeVar
 
 from chunkwise.errors import ChunkwiseError
+from chunkwise.models.headers import error_headers
 from chunkwise.models.secrets import redact
 
 T = TypeVar("T")
@@ -98,20 +99,6 @@ class Classified:
     @property
     def retryable(self) -> bool:
         return self.kind in RETRYABLE
-
-
-def _headers(exc: BaseException) -> dict[str, str]:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    if headers is not None:
-        try:
-            return {str(k).lower(): str(v) for k, v in dict(headers).items()}
-        except Exception:
-            return {}
-    if isinstance(response, dict):  # botocore ClientError
-        raw = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}) or {}
-        return {str(k).lower(): str(v) for k, v in raw.items()}
-    return {}
 
 
 def parse_retry_after(headers: dict[str, str], now: float | None = None) -> float | None:
@@ -235,7 +222,7 @@ def classify(exc: BaseException) -> Classified:
         return Classified(exc.kind, exc.status, str(exc), None)
     name = type(exc).__name__
     message = redact(_one_line(_provider_message(exc)) or name)
-    headers = _headers(exc)
+    headers = error_headers(exc)
     after = parse_retry_after(headers)
 
     response = getattr(exc, "response", None)
@@ -355,7 +342,3 @@ def call_with_retries(
             on_retry(info, attempt, wait)
         sleep(wait)
 
-
-def describe_exception(exc: BaseException) -> str:
-    """One redacted line for any exception, for chunk results and logs."""
-    return str(exc) if isinstance(exc, ModelCallError) else classify(exc).message

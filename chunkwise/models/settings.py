@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from chunkwise.errors import ConfigError
+from chunkwise.models.limiter import LimiterConfig
 
 StructuredMethod = Literal["json_schema", "function_calling", "json_mode"]
 
@@ -27,10 +28,15 @@ class ModelSettings:
     waiting `backoff_base * 2**(n-1)` seconds (jittered, capped at `backoff_cap`) between them,
     or the server's Retry-After when longer, up to `max_retry_after`.
 
-    Limits, per provider endpoint and shared by every branch of the process: `rpm` requests and
-    `tpm` tokens (prompt estimate + output cap, settled to the reported usage) per `rate_window`
-    seconds, `max_in_flight` requests at once, and `min_interval` seconds between request
-    starts (the seeds' `CHUNK_PROCESSING_DELAY`, see `chunk_processing_delay`).
+    Limits, per provider endpoint and shared by every branch of the process (`models.limiter`):
+    `rpm` requests and `tpm` tokens per minute (prompt estimate + output cap, settled to the
+    reported usage), paced as continuously refilled buckets holding `burst_seconds` worth,
+    `max_in_flight` requests at once, and `min_interval` seconds between request starts (the
+    seeds' `CHUNK_PROCESSING_DELAY`, see `chunk_processing_delay`). Unset `rpm`/`tpm` start
+    unbounded and adapt to the provider's 429s and rate-limit headers.
+
+    Invalid values raise a one-line `ConfigError` naming the flag, so the CLI and the Python
+    API reject them the same way.
     """
 
     temperature: float | None = None
@@ -42,7 +48,7 @@ class ModelSettings:
     tpm: float | None = None
     min_interval: float = 0.0
     max_in_flight: int | None = None
-    rate_window: float = 60.0
+    burst_seconds: float = 2.0
     max_attempts: int = 6
     backoff_base: float = 1.0
     backoff_cap: float = 60.0
@@ -51,12 +57,52 @@ class ModelSettings:
     structured_method: StructuredMethod | None = None
     cache: bool = True
 
+    def __post_init__(self) -> None:
+        _check(self)
+
     def with_(self, **changes: object) -> ModelSettings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
-    def limits_key(self) -> tuple[object, ...]:
+    def limiter_config(self) -> LimiterConfig:
         """The part of the settings that configures an endpoint's rate limiter."""
-        return (self.rpm, self.tpm, self.min_interval, self.max_in_flight, self.rate_window)
+        return LimiterConfig(
+            rpm=self.rpm, tpm=self.tpm, burst_seconds=self.burst_seconds,
+            min_interval=self.min_interval, max_in_flight=self.max_in_flight,
+        )
+
+
+# (field, flag, lowest allowed, whether the lowest itself is allowed, what it counts)
+_BOUNDS: tuple[tuple[str, str, float, bool, str], ...] = (
+    ("temperature", "--temperature", 0.0, True, "a sampling temperature"),
+    ("top_p", "--top-p", 0.0, True, "a probability mass"),
+    ("max_new_tokens", "--max-new-tokens", 1, True, "tokens per reply"),
+    ("timeout", "--timeout", 0.0, False, "seconds per request"),
+    ("rpm", "--rpm", 0.0, False, "requests per minute; leave it unset for no limit"),
+    ("tpm", "--tpm", 0.0, False, "tokens per minute; leave it unset for no limit"),
+    ("min_interval", "--delay", 0.0, True, "seconds between request starts"),
+    ("max_in_flight", "--max-in-flight", 1, True, "requests at once"),
+    ("burst_seconds", "--burst-seconds", 0.0, False, "seconds of rate a burst may use"),
+    ("max_attempts", "--max-attempts", 1, True, "attempts per call, in all"),
+    ("backoff_base", "backoff_base", 0.0, True, "seconds"),
+    ("backoff_cap", "backoff_cap", 0.0, True, "seconds"),
+    ("max_retry_after", "max_retry_after", 0.0, True, "seconds"),
+    ("context_window", "--context-window", 1, True, "tokens"),
+)
+
+
+def _check(settings: ModelSettings) -> None:
+    """One line per bad value, naming the flag (a bare ValueError deep in the limiter was a
+    traceback; `--rpm 0` must be exit 2)."""
+    for name, flag, low, inclusive, unit in _BOUNDS:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        ok = isinstance(value, int | float) and (value >= low if inclusive else value > low)
+        if not ok:  # also NaN, which fails every comparison
+            need = f"at least {low:g}" if inclusive else f"more than {low:g}"
+            raise ConfigError(f"{flag} must be {need} ({unit}), not {value!r}")
+    if settings.top_p is not None and settings.top_p > 1:
+        raise ConfigError(f"--top-p must be at most 1, not {settings.top_p!r}")
 
 
 def chunk_processing_delay(env: Mapping[str, str] | None = None, default: float = 0.0) -> float:

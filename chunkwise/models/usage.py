@@ -8,6 +8,10 @@ Prices are USD per million tokens, looked up per call by the model's spec:
   "*claude-3-5-sonnet*": {"input": 3, "output": 15, "cached_input": 0.3}}`. Its entries win.
 - Built in: the default Bedrock models (Claude 3 Haiku and Claude 3 Sonnet, on-demand
   us-east-1 list prices), OpenRouter `:free` models and the local backend (both 0).
+- Otherwise the `genai-prices` package's bundled price data (offline; most hosted models of
+  OpenAI, Anthropic, Bedrock, Google, Mistral, OpenRouter, ...), looked up by provider (or, on
+  the OpenAI-compatible route, by the server's base URL: a local or unknown server is never
+  priced as OpenAI).
 
 A call with no known price leaves `cost_usd` unset and counts in `unpriced_calls`, so a run's
 total cost is never shown as exact when part of it is unknown.
@@ -189,9 +193,60 @@ def price_for(spec: str, prices: dict[str, Price] | None = None) -> Price | None
     return None
 
 
-def priced(usage: Usage, spec: str, prices: dict[str, Price] | None = None) -> Usage:
-    """`usage` with `cost_usd` set from the spec's price, or counted as unpriced."""
+# our provider names -> genai-prices provider ids (the OpenAI route goes by base URL instead)
+_GENAI_PROVIDERS = {
+    "bedrock_converse": "aws", "bedrock": "aws", "anthropic": "anthropic",
+    "google_genai": "google", "google_vertexai": "google", "mistralai": "mistral",
+    "groq": "groq", "xai": "x-ai", "deepseek": "deepseek", "openrouter": "openrouter",
+    "together": "together", "fireworks": "fireworks", "cohere": "cohere",
+    "perplexity": "perplexity", "azure_openai": "azure",
+}
+_GENAI_MISSING: set[tuple[str, str, str]] = set()  # lookups that failed: not tried again
+
+
+def _genai_cost(usage: Usage, spec: str, base_url: str | None) -> float | None:
+    """The cost by `genai-prices`' bundled data (no network), or None if it has no price."""
+    provider, _, model = spec.partition(":")
+    if not model:
+        return None
+    if provider == "openai":
+        if base_url and not base_url.startswith("https://api.openai.com"):
+            where = ("provider_api_url", base_url)
+        else:
+            where = ("provider_id", "openai")
+    elif provider in _GENAI_PROVIDERS:
+        where = ("provider_id", _GENAI_PROVIDERS[provider])
+    else:
+        return None
+    key = (model, *where)
+    if key in _GENAI_MISSING:
+        return None
+    try:
+        from genai_prices import Usage as PriceUsage
+        from genai_prices import calc_price
+
+        counts = PriceUsage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                            cache_read_tokens=min(usage.cached_tokens, usage.input_tokens))
+        if where[0] == "provider_api_url":
+            result = calc_price(counts, model_ref=model, provider_api_url=where[1])
+        else:
+            result = calc_price(counts, model_ref=model, provider_id=where[1])
+    except Exception:  # not priced there (LookupError), or the package is missing or changed
+        _GENAI_MISSING.add(key)
+        return None
+    return float(result.total_price)
+
+
+def priced(
+    usage: Usage, spec: str, prices: dict[str, Price] | None = None, *,
+    base_url: str | None = None,
+) -> Usage:
+    """`usage` with `cost_usd` set from the spec's price, or counted as unpriced.
+
+    `CHUNKWISE_PRICES` and the built-in table first, then `genai-prices` (`base_url`: the
+    OpenAI-compatible server the call went to)."""
     price = price_for(spec, prices)
-    if price is None:
+    cost = price.cost(usage) if price is not None else _genai_cost(usage, spec, base_url)
+    if cost is None:
         return usage.model_copy(update={"cost_usd": None, "unpriced_calls": usage.calls})
-    return usage.model_copy(update={"cost_usd": price.cost(usage), "unpriced_calls": 0})
+    return usage.model_copy(update={"cost_usd": cost, "unpriced_calls": 0})

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from chunkwise.models.client import ModelClient, ModelRef, get_client
-from chunkwise.models.defaults import resolve_spec
+from chunkwise.models.client import ModelClient, client_for
+from chunkwise.models.resolve import ModelRef, ResolvedModel, resolve_model
 from chunkwise.models.settings import ModelSettings
 from chunkwise.runtime.blobs import BlobStore, open_blob_store
 from chunkwise.runtime.paths import blob_location_for, default_checkpoint_db
@@ -42,35 +42,12 @@ class BaseContext:
 
     def client(self, role: str, ref: ModelRef | None) -> ModelClient:
         """The client for a role: an explicit model, else env, credentials, then the local model."""
-        if ref is not None and not isinstance(ref, str):
-            return get_client(ref, self.models, store=self.store())
-        resolved = resolve_spec(role, ref)
-        settings = self.models
-        if resolved.base_url and settings.base_url is None:
-            settings = settings.with_(base_url=resolved.base_url)
-        return get_client(resolved.spec, settings, store=self.store())
+        return client_for(resolve_model(role, ref, self.models), store=self.store())
 
 
-def describe_models(context: BaseContext, roles: dict[str, ModelRef | None]) -> list[str]:
-    """One line per role naming the backend and model, and why it was chosen."""
-    from chunkwise.models.factory import backend_of
-    from chunkwise.models.spec import parse_model_spec
-
-    lines = []
-    local_by_default = False
-    for role, ref in roles.items():
-        if ref is not None and not isinstance(ref, str):
-            lines.append(f"{role} model: {type(ref).__name__} (given in Python)")
-            continue
-        resolved = resolve_spec(role, ref)
-        backend = backend_of(parse_model_spec(resolved.spec), context.models)
-        lines.append(f"{role} model: {resolved.describe()} · {backend}")
-        local_by_default = local_by_default or resolved.source == "default"
-    if local_by_default:
-        lines.append(
-            "no cloud credentials found: running offline on the embedded local model "
-            "(demo-grade output). For Bedrock set AWS credentials or --model "
-            "bedrock_converse:MODEL_ID; for an OpenAI-compatible server set LLM_API_KEY and "
-            "--model openai:MODEL --base-url URL"
-        )
-    return lines
+def describe_models(
+    context: BaseContext, roles: dict[str, ModelRef | None]
+) -> list[ResolvedModel]:
+    """Which model each role uses and why, as data: the command prints `describe()` per role,
+    and `models.defaults.LOCAL_DEFAULT_NOTICE` when one fell back to the local model."""
+    return [resolve_model(role, ref, context.models) for role, ref in roles.items()]

@@ -69,11 +69,11 @@ def test_two_ray_workers_share_the_endpoint_rpm(
     monkeypatch.setenv("LLM_API_KEY", OPENAI_KEY)
     try:
         write_jsonl(tmp_path / "docs.jsonl", docs(8, words=160, prefix=uuid.uuid4().hex[:6]))
-        rpm, window = 4, 2.0
+        rpm, window = 4, 2.0  # 120 a minute: each worker paced at one a second (no burst)
         argv = ["batch", "rephrase", "--input", str(tmp_path / "docs.jsonl"), "--output",
                 str(tmp_path / "out.jsonl"), "--checkpoint-db", postgres_url, "--batch-id",
                 f"limits-{uuid.uuid4().hex[:8]}", "--model", "openai:fake-gpt", "--base-url",
-                server.base_url, "--rpm", str(rpm), "--rate-window", str(window),
+                server.base_url, "--rpm", str(rpm * 60 / window), "--burst-seconds", "0.5",
                 "--no-cache", "--concurrency", "4", "--ray", "--ray-workers", "2", "--quiet"]
         assert run_cli(monkeypatch, argv) == 0
         out = rows(tmp_path / "out.jsonl")

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from chunkwise.models.client import get_client
 from chunkwise.models.retry import ModelCallError
 from chunkwise.models.scripted import ScriptedCall, ScriptedChatModel
 from chunkwise.models.settings import ModelSettings
 from chunkwise.runtime.blobs import MemoryBlobStore
+from tests.models.clients import make_client
 
 FAST = ModelSettings(max_attempts=3, backoff_base=0.0, backoff_cap=0.0)
 
@@ -28,8 +28,8 @@ def test_cache_survives_a_new_model_object_of_the_same_kind() -> None:
     store = MemoryBlobStore()
     first = ScriptedChatModel(responders={"*": lambda c: "one"})
     again = ScriptedChatModel(responders={"*": lambda c: "two"})
-    assert get_client(first, FAST, store=store).complete("hi", task="t").text == "one"
-    hit = get_client(again, FAST, store=store).complete("hi", task="t")
+    assert make_client(first, FAST, store=store).complete("hi", task="t").text == "one"
+    hit = make_client(again, FAST, store=store).complete("hi", task="t")
     assert (hit.text, hit.cached, hit.usage.calls) == ("one", True, 0)
     assert again.calls == []
 
@@ -37,11 +37,11 @@ def test_cache_survives_a_new_model_object_of_the_same_kind() -> None:
 def test_cache_key_separates_tasks_prompts_and_sampling() -> None:
     store = MemoryBlobStore()
     model = ScriptedChatModel(responders={"*": lambda c: f"{c.task}:{c.last}"})
-    client = get_client(model, FAST, store=store)
+    client = make_client(model, FAST, store=store)
     client.complete("a", task="x")
     client.complete("a", task="y")
     client.complete("b", task="x")
-    get_client(model, FAST.with_(temperature=0.7), store=store).complete("a", task="x")
+    make_client(model, FAST.with_(temperature=0.7), store=store).complete("a", task="x")
     assert len(model.calls) == 4
 
 
@@ -52,7 +52,7 @@ def test_retries_are_counted_in_usage_and_events() -> None:
         return next(failures, None)
 
     model = ScriptedChatModel(responders={"*": lambda c: "fine"}, fail=fail)
-    out = get_client(model, FAST.with_(cache=False)).complete("hi", task="t")
+    out = make_client(model, FAST.with_(cache=False)).complete("hi", task="t")
     assert out.text == "fine" and out.usage.retries == 2 and out.usage.calls == 1
     assert len(model.calls) == 3
 
@@ -63,7 +63,7 @@ def test_permanent_failure_is_one_line_with_the_task() -> None:
 
     model = ScriptedChatModel(responders={"*": lambda c: "x"}, fail=lambda c: Denied("denied"))
     with pytest.raises(ModelCallError) as info:
-        get_client(model, FAST.with_(cache=False)).complete("hi", task="summarize")
+        make_client(model, FAST.with_(cache=False)).complete("hi", task="summarize")
     assert str(info.value) == "scripted:scripted (summarize): auth (HTTP 403): denied"
     assert len(model.calls) == 1
 
@@ -72,7 +72,7 @@ def test_structured_repair_then_cache() -> None:
     answers: list[Any] = [{"wrong": 1}, {"word": "pong"}]
     model = ScriptedChatModel(responders={"*": lambda c: answers.pop(0)})
     store = MemoryBlobStore()
-    client = get_client(model, FAST, store=store)
+    client = make_client(model, FAST, store=store)
     out = client.structured("say pong", Answer, task="s")
     assert out.value == Answer(word="pong") and out.usage.calls == 2
     assert "does not match the required schema" in model.calls[1].last
@@ -90,7 +90,7 @@ def test_events_reach_the_langgraph_stream() -> None:
     failures = iter([Throttled("slow")])
     model = ScriptedChatModel(responders={"*": lambda c: "ok"},
                               fail=lambda c: next(failures, None))
-    client = get_client(model, FAST.with_(cache=False))
+    client = make_client(model, FAST.with_(cache=False))
 
     def node(state: State) -> State:
         return {"text": client.complete("hi", task="t").text}
@@ -105,5 +105,5 @@ def test_events_reach_the_langgraph_stream() -> None:
 
 
 def test_a_client_knows_its_window_and_output_cap() -> None:
-    client = get_client(ScriptedChatModel(), FAST.with_(context_window=4096, max_new_tokens=99))
+    client = make_client(ScriptedChatModel(), FAST.with_(context_window=4096, max_new_tokens=99))
     assert (client.context_window, client.max_output_tokens) == (4096, 99)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from chunkwise.errors import ConfigError
-from chunkwise.models.client import get_client
 from chunkwise.models.factory import (
     OPENAI_COMPAT_BASE_URL,
     build_chat_model,
@@ -15,6 +14,7 @@ from chunkwise.models.factory import (
 )
 from chunkwise.models.settings import ModelSettings
 from chunkwise.models.spec import parse_model_spec
+from tests.models.clients import make_client
 
 BEDROCK = "bedrock_converse:anthropic.claude-3-haiku-20240307-v1:0"
 
@@ -109,11 +109,11 @@ def test_built_models_are_reused_until_the_environment_changes(
 ) -> None:
     monkeypatch.setenv("LLM_API_KEY", "sk-one-0123456789")
     settings = ModelSettings(base_url="http://127.0.0.1:9/v1")
-    a = get_client("openai:m", settings)
-    b = get_client("openai:m", settings.with_(rpm=5, max_attempts=2))  # limits: same model
+    a = make_client("openai:m", settings)
+    b = make_client("openai:m", settings.with_(rpm=5, max_attempts=2))  # limits: same model
     assert a.chat is b.chat
     monkeypatch.setenv("LLM_API_KEY", "sk-two-0123456789")
-    c = get_client("openai:m", settings)
+    c = make_client("openai:m", settings)
     assert c.chat is not a.chat
     assert "sk-two" not in repr(c) and "sk-two" not in repr(settings)
 
@@ -126,7 +126,7 @@ def test_a_python_chat_openai_gets_its_sdk_retries_turned_off(
     mine = ChatOpenAI(model="gpt-4o-mini", api_key="sk-x-0123456789",  # type: ignore[arg-type]
                       base_url="http://127.0.0.1:9/v1")
     assert mine.root_client.max_retries == 2  # the SDK default
-    client = get_client(mine, ModelSettings(max_attempts=4))
+    client = make_client(mine, ModelSettings(max_attempts=4))
     assert client.chat.root_client.max_retries == 0  # type: ignore[attr-defined]
     assert client.chat.client._client is client.chat.root_client  # type: ignore[attr-defined]
     assert mine.root_client.max_retries == 2  # the caller's object is untouched
@@ -140,7 +140,7 @@ def test_a_python_bedrock_model_keeps_the_total_within_bounds(aws: None) -> None
 
     mine = ChatBedrockConverse(model="anthropic.claude-3-haiku-20240307-v1:0",
                                region_name="us-east-1")
-    client = get_client(mine, ModelSettings(max_attempts=6))
+    client = make_client(mine, ModelSettings(max_attempts=6))
     # botocore's standard mode makes up to 3 attempts per call: the seam makes 2 calls at most
     assert mine.client.meta.config.retries == {"mode": "standard"}  # type: ignore[attr-defined]
     assert client._backoff.max_attempts == 2

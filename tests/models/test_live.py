@@ -14,7 +14,6 @@ import os
 import pytest
 from pydantic import BaseModel
 
-from chunkwise.models.client import get_client
 from chunkwise.models.defaults import (
     BEDROCK_CHUNK_DEFAULT,
     OPENAI_COMPAT_BASE_URL,
@@ -22,6 +21,7 @@ from chunkwise.models.defaults import (
     has_aws_credentials,
 )
 from chunkwise.models.settings import ModelSettings
+from tests.models.clients import make_client
 
 SHELL = dict(os.environ)  # captured at collection, before the isolating fixtures run
 LIVE = SHELL.get("RUN_LIVE_LLM_TESTS") == "1"
@@ -54,7 +54,7 @@ def test_openai_compatible_route_live(monkeypatch: pytest.MonkeyPatch) -> None:
     _restore(monkeypatch, ("LLM_API_KEY", "LLM_BASE_URL", "LLM_MODEL"))
     spec = f"openai:{SHELL.get('LLM_MODEL') or OPENAI_COMPAT_MODEL}"
     settings = SETTINGS.with_(base_url=SHELL.get("LLM_BASE_URL") or OPENAI_COMPAT_BASE_URL)
-    client = get_client(spec, settings)
+    client = make_client(spec, settings)
     out = client.complete("Reply with the single word: pong", task="live")
     assert out.text.strip() and out.usage.calls == 1 and out.usage.output_tokens > 0
     answer = client.structured("What is the capital of France?", Capital, task="live")
@@ -66,7 +66,7 @@ def test_openai_compatible_route_live(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bedrock_live(monkeypatch: pytest.MonkeyPatch) -> None:
     _restore(monkeypatch, AWS_VARS)
     spec = f"bedrock_converse:{SHELL.get('BEDROCK_CHUNK_MODEL_ID') or BEDROCK_CHUNK_DEFAULT}"
-    client = get_client(spec, SETTINGS)
+    client = make_client(spec, SETTINGS)
     out = client.complete("Reply with the single word: pong", task="live")
     assert out.text.strip() and out.usage.input_tokens > 0
     answer = client.structured("What is the capital of France?", Capital, task="live")

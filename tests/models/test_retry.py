@@ -177,6 +177,10 @@ def test_model_call_errors_are_never_retried_by_langgraph_retry_policies() -> No
                            attempts=6)
     assert retry_on(error) is False  # type: ignore[call-arg,operator]
     assert isinstance(error, RuntimeError)
+    # and the runner recognises it without importing models/
+    from chunkwise.errors import ChunkwiseError
+
+    assert isinstance(error, ChunkwiseError)
 
 
 def test_model_call_errors_pickle_with_their_fields() -> None:

@@ -15,6 +15,7 @@ from chunkwise.models.defaults import (
     OPENAI_COMPAT_MODEL,
     resolve_spec,
 )
+from chunkwise.models.resolve import resolve_model
 from chunkwise.models.settings import ModelSettings, chunk_processing_delay
 from chunkwise.models.spec import ModelSpec, parse_model_spec
 
@@ -116,7 +117,9 @@ def test_credentials_pick_bedrock_then_the_compatible_route(tmp_path: Path) -> N
 def test_nothing_configured_is_the_offline_local_default(tmp_path: Path) -> None:
     resolved = resolve_spec("code", None, {"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "x")})
     assert (resolved.spec, resolved.source) == (LOCAL_DEFAULT, "default")
-    assert resolved.describe() == "local:default (from default)"
+    model = resolve_model("code", None, ModelSettings(),
+                          {"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "x")})
+    assert model.describe() == "local:default · embedded llama.cpp (offline) · from default"
 
 
 @pytest.mark.parametrize(("raw", "value"), [(None, 0.0), ("", 0.0), ("2", 2.0), (" 0.5 ", 0.5)])
@@ -130,3 +133,26 @@ def test_chunk_processing_delay(raw: str | None, value: float) -> None:
 def test_bad_chunk_processing_delay_is_a_config_error(raw: str) -> None:
     with pytest.raises(ConfigError, match="CHUNK_PROCESSING_DELAY"):
         chunk_processing_delay({"CHUNK_PROCESSING_DELAY": raw})
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [("rpm", 0, "--rpm must be more than 0"), ("tpm", -1.0, "--tpm must be more than 0"),
+     ("rpm", float("nan"), "--rpm must be more than 0"),
+     ("burst_seconds", 0.0, "--burst-seconds must be more than 0"),
+     ("max_in_flight", 0, "--max-in-flight must be at least 1"),
+     ("max_attempts", 0, "--max-attempts must be at least 1"),
+     ("min_interval", -1.0, "--delay must be at least 0"),
+     ("top_p", 1.5, "--top-p must be at most 1"), ("context_window", 0, "--context-window")],
+)
+def test_settings_reject_bad_values_in_one_line(field: str, value: float, words: str) -> None:
+    """Where settings are made, so the CLI and the Python API get the same check."""
+    with pytest.raises(ConfigError, match=words.replace("-", r"\-")) as info:
+        ModelSettings(**{field: value})  # type: ignore[arg-type]
+    assert "\n" not in str(info.value)
+    with pytest.raises(ConfigError):
+        ModelSettings().with_(**{field: value})
+
+
+def test_fractional_rates_stay_fractional() -> None:
+    assert ModelSettings(rpm=0.5).limiter_config().rpm == 0.5

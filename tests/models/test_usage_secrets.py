@@ -86,6 +86,36 @@ def test_prices_file_from_the_environment(
     assert unknown.cost_usd is None and unknown.unpriced_calls == 1
 
 
+def test_genai_prices_price_most_hosted_models_offline() -> None:
+    """Without a CHUNKWISE_PRICES entry, genai-prices' bundled data prices the call (no
+    network: the test environment has none beyond 127.0.0.1)."""
+    usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000, calls=1)
+    assert priced(usage, "openai:gpt-4o-mini").cost_usd == pytest.approx(0.15 + 0.6)
+    assert priced(usage, "bedrock_converse:amazon.nova-pro-v1:0").cost_usd == pytest.approx(4.0)
+    routed = priced(usage, "openai:openai/gpt-4o-mini", base_url="https://openrouter.ai/api/v1")
+    assert routed.cost_usd == pytest.approx(0.75) and routed.unpriced_calls == 0
+    cached = Usage(input_tokens=1_000_000, cached_tokens=1_000_000, calls=1)
+    assert priced(cached, "openai:gpt-4o-mini").cost_usd == pytest.approx(0.075)
+
+
+def test_a_local_or_unknown_server_is_never_priced_as_openai() -> None:
+    usage = Usage(input_tokens=1000, calls=1)
+    local = priced(usage, "openai:gpt-4o-mini", base_url="http://127.0.0.1:8080/v1")
+    assert local.cost_usd is None and local.unpriced_calls == 1
+    assert priced(usage, "openai:fake-gpt").cost_usd is None
+    assert priced(usage, "ScriptedChatModel:scripted").cost_usd is None
+
+
+def test_prices_file_wins_over_genai_prices(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"openai:gpt-4o-mini": {"input": 1, "output": 1}}))
+    monkeypatch.setenv("CHUNKWISE_PRICES", str(prices))
+    usage = Usage(input_tokens=1_000_000, calls=1)
+    assert priced(usage, "openai:gpt-4o-mini").cost_usd == pytest.approx(1.0)
+
+
 @pytest.mark.parametrize(
     ("content", "words"),
     [("not json", "not a JSON file"), ("[]", "expected an object"),
@@ -117,6 +147,39 @@ def test_redact_known_variables_generic_secrets_and_key_shapes(
                    "AKIAIOSFODNN7EXAMPLE", "eyJ0eXAiOiJKV1Qi"):
         assert secret not in cleaned
     assert "short" in cleaned and "Incorrect API key provided" in cleaned
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["either-or-fallback", "model rk-2024-preview not found", "pk-value and or-else",
+     "sk-learn-compatible-estimator", "task-2024abcdefghijklmnop",
+     "InvalidSignatureException/RequestExpired2024",
+     "meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8",
+     "deepseek-ai/DeepSeek-R1-Distill-Qwen-32B-ThisIsAVeryLongCamelCaseIdentifier123",
+     "blob sha256:2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881",
+     "the bearer of bad news", "invalid_api_key: Incorrect API key provided"],
+)
+def test_redact_leaves_ordinary_words_and_model_names(text: str) -> None:
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [("key sk-proj-abcdef123456 used", "key *** used"),
+     ("sk-ant-api03-Ab1Cd2Ef3Gh4Ij5Kl6Mn7", "***"),
+     ("sk-or-v1-0123456789abcdef0123456789abcdef", "***"),
+     ("gsk_ABCdef0123456789ghijKL and ghp_0123456789abcdefABCDEFghij", "*** and ***"),
+     ("AIzaSyD0123456789abcdefghijKLMNOPQRSTU", "***"),
+     ("id AKIAIOSFODNN7EXAMPLE", "id ***"),
+     ("Authorization: Bearer eyJ0eXAiOiJKV1Qi.x1", "Authorization: Bearer ***"),
+     ("GET https://x.test/v1/models?key=abc123secret&alt=json",
+      "GET https://x.test/v1/models?key=***&alt=json"),
+     ("https://s3.test/f?X-Amz-Date=1&X-Amz-Signature=0f1e2d3c",
+      "https://s3.test/f?X-Amz-Date=1&X-Amz-Signature=***"),
+     ("token q8Rz3LmW0pX9vT2kY7sB4nF6hJ1cD5gA here", "token *** here")],
+)
+def test_redact_masks_real_key_shapes(text: str, kept: str) -> None:
+    assert redact(text) == kept
 
 
 def test_log_records_are_redacted(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from chunkwise.models.client import get_client
 from chunkwise.models.scripted import ScriptedChatModel
 from chunkwise.models.settings import ModelSettings
 from chunkwise.nodes.paper2code.budget import chunk_budget, notes_budget
@@ -18,6 +17,7 @@ from chunkwise.prompts.paper2code import (
     summarize_messages,
 )
 from chunkwise.text.tokens import default_tokenizer
+from tests.models.clients import make_client
 
 TITLE = "Attention Is All You Need: Transformers for Sequence Transduction Without Recurrence"
 
@@ -30,7 +30,7 @@ def _text_of(tokens: int) -> str:
 
 @pytest.mark.parametrize("window", [2048, 8192, 32_768])
 def test_a_full_chunk_its_prompt_and_its_summary_fit_the_chunk_model(window: int) -> None:
-    client = get_client(ScriptedChatModel(), ModelSettings(context_window=window))
+    client = make_client(ScriptedChatModel(), ModelSettings(context_window=window))
     budget = chunk_budget(client)
     max_words = notes_word_limit(budget)
     messages = summarize_messages(title=TITLE, text=_text_of(budget), number=12, total=40,
@@ -41,7 +41,7 @@ def test_a_full_chunk_its_prompt_and_its_summary_fit_the_chunk_model(window: int
 
 
 def test_the_notes_and_the_code_prompt_leave_room_for_the_code() -> None:
-    client = get_client(ScriptedChatModel(), ModelSettings(context_window=16_384))
+    client = make_client(ScriptedChatModel(), ModelSettings(context_window=16_384))
     budget = notes_budget(client)
     messages = code_messages(title=TITLE, notes=_text_of(budget),
                              dataset="WMT 2014 English-German", task="machine translation")

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from chunkwise.models.client import get_client
 from chunkwise.models.settings import ModelSettings
 from chunkwise.nodes.paper2code.budget import chunk_budget
 from chunkwise.text.loaders import load_document
+from tests.models.clients import make_client
 from tests.paper2code.conftest import Runner
 from tests.paper2code.support import paper_model
 
@@ -43,7 +43,7 @@ def test_a_long_book_grows_past_five_chunks_on_a_small_model(
         pytest.skip("whitehead .tex absent")
     model = paper_model()
     settings = ModelSettings(context_window=16_384)
-    budget = chunk_budget(get_client(model, settings))
+    budget = chunk_budget(make_client(model, settings))
     outcome = run_paper(book, model, num_chunks=5, models=settings)
     chunks = outcome.values["chunks"]
     assert outcome.values["result"]["success"]

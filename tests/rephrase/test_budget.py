@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from chunkwise.errors import ConfigError
-from chunkwise.models.client import get_client
 from chunkwise.models.scripted import ScriptedChatModel
 from chunkwise.models.settings import ModelSettings
 from chunkwise.nodes.rephrase.plan import check_budget
@@ -15,6 +14,7 @@ from chunkwise.prompts.rephrase import STYLES, RewriteRequest, rewrite_messages
 from chunkwise.state.rephrase import RephraseContext
 from chunkwise.text.fidelity import ChunkSample, run_checks
 from chunkwise.text.tokens import Tokenizer, default_tokenizer
+from tests.models.clients import make_client
 
 CHUNK, OVERLAP, WINDOW = 512, 64, 1024
 
@@ -52,7 +52,7 @@ def test_a_window_that_passes_the_check_holds_the_fullest_prompt_and_its_reply(
                               prefix_window_tokens=WINDOW)
     smallest = None
     for window in range(2 * CHUNK + WINDOW, 2 * CHUNK + WINDOW + 2000, 25):
-        client = get_client(ScriptedChatModel(), ModelSettings(context_window=window))
+        client = make_client(ScriptedChatModel(), ModelSettings(context_window=window))
         try:
             check_budget(client, context, instruction, tok)
         except ConfigError:

@@ -7,12 +7,18 @@ server rather than trusting the client. Faults are scripted per request: `server
 queues `Fault`s, and each arriving request takes the next one (or is answered normally when the
 queue is empty). Protocol subclasses (`fake_openai`, `fake_bedrock`) turn a `reply` callback's
 answer into their wire format.
+
+`server.bucket = BucketLimit(...)` makes the server meter requests and tokens the way hosted
+providers do (continuously refilled buckets holding a few seconds' worth): a request that does
+not fit is answered 429 with Retry-After, every answer carries `x-ratelimit-*` headers when
+asked, and `server.throttled` counts the 429s it sent.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import socket
 import threading
 import time
@@ -92,6 +98,68 @@ class Request:
 ReplyFn = Callable[[Request], "Reply | str | dict[str, Any]"]
 
 
+@dataclass
+class BucketLimit:
+    """Per-minute request and token limits enforced as continuously refilled buckets.
+
+    A request costs one request and its prompt words plus its requested reply cap, taken when
+    it arrives; with `refund` the unused part of the cap comes back when it is answered (as
+    Anthropic and Bedrock settle output tokens). `headers` adds OpenAI's `x-ratelimit-*`
+    headers to every answer, 429s included.
+    """
+
+    rpm: float | None = None
+    tpm: float | None = None
+    burst_seconds: float = 1.0
+    refund: bool = True
+    headers: bool = False
+    _levels: dict[str, float] = field(default_factory=dict)
+    _stamp: float = 0.0
+
+    def _limits(self) -> dict[str, float]:
+        return {k: v for k, v in (("requests", self.rpm), ("tokens", self.tpm)) if v is not None}
+
+    def _advance(self, now: float) -> None:
+        for kind, per_minute in self._limits().items():
+            capacity = per_minute / 60.0 * self.burst_seconds
+            level = self._levels.get(kind, capacity)
+            self._levels[kind] = min(capacity, level + (now - self._stamp) * per_minute / 60.0)
+        self._stamp = now
+
+    def take(self, tokens: float, now: float) -> float:
+        """0 if the request fits (and is charged), else the seconds until it would."""
+        self._advance(now)
+        costs = {"requests": 1.0, "tokens": tokens}
+        waits = [
+            (costs[kind] - self._levels[kind]) / (per_minute / 60.0)
+            for kind, per_minute in self._limits().items() if self._levels[kind] < costs[kind]
+        ]
+        if waits:
+            return max(waits)
+        for kind in self._limits():
+            self._levels[kind] -= costs[kind]
+        return 0.0
+
+    def give_back(self, tokens: float, now: float) -> None:
+        self._advance(now)
+        if "tokens" in self._levels and self.tpm is not None and self.refund:
+            capacity = self.tpm / 60.0 * self.burst_seconds
+            self._levels["tokens"] = min(capacity, self._levels["tokens"] + tokens)
+
+    def response_headers(self, now: float) -> dict[str, str]:
+        if not self.headers:
+            return {}
+        self._advance(now)
+        out = {}
+        for kind, per_minute in self._limits().items():
+            capacity = per_minute / 60.0 * self.burst_seconds
+            level = max(0.0, self._levels[kind])
+            out[f"x-ratelimit-limit-{kind}"] = str(int(per_minute))
+            out[f"x-ratelimit-remaining-{kind}"] = str(int(level))
+            out[f"x-ratelimit-reset-{kind}"] = f"{(capacity - level) / (per_minute / 60.0):.3f}s"
+        return out
+
+
 def _words(text: str) -> int:
     return max(1, len(text.split()))
 
@@ -107,6 +175,7 @@ class ScriptedServer:
         self.fault_for: Callable[[Recorded], Fault | None] | None = None
         self.latency = latency
         self.requests: list[Recorded] = []
+        self.bucket: BucketLimit | None = None
         self.max_in_flight = 0
         self._in_flight = 0
         self._faults: deque[Fault] = deque()
@@ -186,6 +255,12 @@ class ScriptedServer:
         with self._lock:
             return len(self.requests)
 
+    @property
+    def throttled(self) -> int:
+        """429s this server sent (scripted or from its bucket)."""
+        with self._lock:
+            return sum(1 for r in self.requests if r.status == 429)
+
     # -- protocol hooks ----------------------------------------------------------------------
     def route(self, method: str, path: str) -> bool:
         """Whether the path is an endpoint of this protocol (else 404)."""
@@ -199,6 +274,15 @@ class ScriptedServer:
 
     def not_found(self, path: str) -> tuple[int, dict[str, str], bytes]:
         return 404, {"Content-Type": "application/json"}, b'{"message": "no such route"}'
+
+    def reply_cap(self, body: dict[str, Any]) -> int:
+        """The reply cap a request asks for (what a provider books against its token limit)."""
+        return 0
+
+    def too_many(self, wait: float) -> tuple[int, dict[str, str], bytes]:
+        """The protocol's 429 for a request that does not fit the bucket."""
+        body = {"message": "Too many tokens, please wait before trying again."}
+        return 429, {"Content-Type": "application/json"}, json.dumps(body).encode()
 
     # -- internals ---------------------------------------------------------------------------
     def _sleep(self, seconds: float) -> None:
@@ -280,7 +364,33 @@ class ScriptedServer:
                 return fault.status, headers, json.dumps(fault.body).encode("utf-8")
         if not self.route(record.method, record.path):
             return self.not_found(record.path)
+        body = record.body if isinstance(record.body, dict) else {}
+        request = self.parse(record.path, body)
+        if self.bucket is None:
+            if self.latency:
+                self._sleep(self.latency)
+            return self.answer(request, self._reply_for(request))
+        return self._metered(request, body)
+
+    def _metered(self, request: Request, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+        assert self.bucket is not None
+        booked = _words(request.text) + self.reply_cap(body)
+        with self._lock:
+            now = time.monotonic()
+            wait = self.bucket.take(booked, now)
+            limit_headers = self.bucket.response_headers(now)
+        if wait > 0:
+            status, headers, payload = self.too_many(wait)
+            after = {"retry-after": str(math.ceil(wait)),
+                     "retry-after-ms": str(math.ceil(wait * 1000))}
+            return status, {**headers, **after, **limit_headers}, payload
         if self.latency:
             self._sleep(self.latency)
-        request = self.parse(record.path, record.body if isinstance(record.body, dict) else {})
-        return self.answer(request, self._reply_for(request))
+        reply = self._reply_for(request)
+        status, headers, payload = self.answer(request, reply)
+        with self._lock:
+            now = time.monotonic()
+            used = (reply.input_tokens or 0) + (reply.output_tokens or 0)
+            self.bucket.give_back(booked - used, now)
+            limit_headers = self.bucket.response_headers(now)
+        return status, {**headers, **limit_headers}, payload

@@ -68,6 +68,13 @@ class FakeBedrock(ScriptedServer):
                     request.schema = tool.get("inputSchema", {}).get("json")
         return request
 
+    def reply_cap(self, body: dict[str, Any]) -> int:
+        return int((body.get("inferenceConfig") or {}).get("maxTokens") or 0)
+
+    def too_many(self, wait: float) -> tuple[int, dict[str, str], bytes]:
+        return bedrock_error(429, "ThrottlingException",
+                             "Too many tokens, please wait before trying again.").as_response()
+
     def answer(self, request: Request, reply: Reply) -> tuple[int, dict[str, str], bytes]:
         if reply.tool_args is not None and request.tool_name:
             content: list[dict[str, Any]] = [

@@ -3,6 +3,9 @@
 Speaks enough of the protocol for `ChatOpenAI`: plain text, `tools` + `tool_choice` tool calls,
 `response_format` json_schema answers, `usage` (with cached prompt tokens) and, when asked,
 SSE streaming with a final usage chunk. Faults mimic what OpenAI, OpenRouter and vLLM send.
+
+`reads_max_tokens_only` makes it behave like llama.cpp's server, Ollama and older vLLM: the
+reply is cut to `max_tokens` words, and `max_completion_tokens` is ignored.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ def _text(content: Any) -> str:
 
 class FakeOpenAI(ScriptedServer):
     protocol = "openai"
+    reads_max_tokens_only = False
 
     @property
     def base_url(self) -> str:
@@ -61,10 +65,22 @@ class FakeOpenAI(ScriptedServer):
             request.schema = fmt.get("json_schema", {}).get("schema")
         return request
 
+    def reply_cap(self, body: dict[str, Any]) -> int:
+        return int(body.get("max_tokens") or body.get("max_completion_tokens") or 0)
+
+    def too_many(self, wait: float) -> tuple[int, dict[str, str], bytes]:
+        return rate_limited().as_response()
+
     def answer(self, request: Request, reply: Reply) -> tuple[int, dict[str, str], bytes]:
         message: dict[str, Any] = {"role": "assistant", "content": None}
         finish = "stop"
+        cap = request.body.get("max_tokens")
+        if self.reads_max_tokens_only and isinstance(cap, int) and reply.text is not None:
+            words = reply.text.split()
+            if len(words) > cap:
+                reply.text, reply.output_tokens, finish = " ".join(words[:cap]), cap, "length"
         if reply.tool_args is not None and request.structured == "tools":
+            finish = "tool_calls"
             message["tool_calls"] = [
                 {
                     "id": f"call_{len(self.requests)}",
@@ -75,7 +91,6 @@ class FakeOpenAI(ScriptedServer):
                     },
                 }
             ]
-            finish = "tool_calls"
         elif reply.tool_args is not None:
             message["content"] = json.dumps(reply.tool_args)
         else:
@@ -126,12 +141,22 @@ class FakeOpenAI(ScriptedServer):
 
 
 # -- faults as OpenAI-compatible servers send them ----------------------------------------------
-def _error(status: int, message: str, type_: str, code: str | None = None, **headers: str) -> Fault:
+class _OpenAIFault(Fault):
+    def as_response(self) -> tuple[int, dict[str, str], bytes]:
+        headers = {"Content-Type": "application/json", **dict(self.headers)}
+        return self.status, headers, json.dumps(self.body).encode("utf-8")
+
+
+def _error(status: int, message: str, type_: str, code: str | None = None,
+           **headers: str) -> _OpenAIFault:
     body = {"error": {"message": message, "type": type_, "param": None, "code": code}}
-    return Fault(f"{status}:{type_}", status=status, body=body, headers=tuple(headers.items()))
+    return _OpenAIFault(f"{status}:{type_}", status=status, body=body,
+                        headers=tuple(headers.items()))
 
 
-def rate_limited(retry_after: float | None = None, retry_after_ms: int | None = None) -> Fault:
+def rate_limited(
+    retry_after: float | None = None, retry_after_ms: int | None = None
+) -> _OpenAIFault:
     headers = {}
     if retry_after is not None:
         headers["retry-after"] = str(retry_after)

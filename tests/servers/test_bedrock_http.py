@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from chunkwise.models.client import get_client
 from chunkwise.models.retry import ModelCallError
 from chunkwise.models.settings import ModelSettings
+from tests.models.clients import make_client
 
 from . import fake_bedrock as br
 from .base import Fault, Reply, Request
@@ -26,7 +26,7 @@ def test_text_call_reaches_the_override_endpoint_and_counts_usage(
 ) -> None:
     bedrock_server.reply = lambda r: Reply("bonjour", input_tokens=321, output_tokens=9,
                                            cached_tokens=0)
-    client = get_client(BEDROCK_SPEC, fast.with_(temperature=0.1, max_new_tokens=50))
+    client = make_client(BEDROCK_SPEC, fast.with_(temperature=0.1, max_new_tokens=50))
     out = client.complete("hello", task="summarize")
     assert out.text == "bonjour"
     assert (out.usage.input_tokens, out.usage.output_tokens, out.usage.calls) == (321, 9, 1)
@@ -49,7 +49,7 @@ def test_structured_output_with_tool_use(bedrock_server: FakeBedrock, fast: Mode
         return {"name": "CIFAR-10", "reason": "small images"}
 
     bedrock_server.reply = reply
-    out = get_client(BEDROCK_SPEC, fast).structured("Pick a dataset", Dataset, task="datasets")
+    out = make_client(BEDROCK_SPEC, fast).structured("Pick a dataset", Dataset, task="datasets")
     assert out.value == Dataset(name="CIFAR-10", reason="small images")
     [call] = bedrock_server.requests
     config = call.body["toolConfig"]
@@ -63,7 +63,7 @@ def test_structured_output_repairs_a_missing_tool_call(
 ) -> None:
     answers = iter([Reply(text="I think CIFAR-10."), {"name": "CIFAR-10", "reason": "fits"}])
     bedrock_server.reply = lambda r: next(answers)
-    out = get_client(BEDROCK_SPEC, fast).structured("Pick a dataset", Dataset, task="datasets")
+    out = make_client(BEDROCK_SPEC, fast).structured("Pick a dataset", Dataset, task="datasets")
     assert out.value.name == "CIFAR-10"
     assert bedrock_server.count == 2 and out.usage.calls == 2
     last = bedrock_server.requests[1].body["messages"][-1]
@@ -90,7 +90,7 @@ def test_transient_failures_are_retried_then_succeed(
 ) -> None:
     bedrock_server.reply = lambda r: "recovered"
     bedrock_server.script(fault, fault)
-    out = get_client(BEDROCK_SPEC, fast.with_(timeout=0.3)).complete("hello", task="t")
+    out = make_client(BEDROCK_SPEC, fast.with_(timeout=0.3)).complete("hello", task="t")
     assert out.text == "recovered"
     # two failures and a success: botocore sent each attempt once (total_max_attempts=1)
     assert bedrock_server.count == 3
@@ -100,7 +100,7 @@ def test_transient_failures_are_retried_then_succeed(
 def test_retries_stop_at_max_attempts(bedrock_server: FakeBedrock, fast: ModelSettings) -> None:
     bedrock_server.script([br.throttled(400)] * 10)
     with pytest.raises(ModelCallError) as info:
-        get_client(BEDROCK_SPEC, fast.with_(max_attempts=3)).complete("hello", task="t")
+        make_client(BEDROCK_SPEC, fast.with_(max_attempts=3)).complete("hello", task="t")
     assert bedrock_server.count == 3
     error = info.value
     assert (error.kind, error.attempts, error.status) == ("throttled", 3, 400)
@@ -111,7 +111,7 @@ def test_throttling_retry_after_is_honoured(
     bedrock_server: FakeBedrock, fast: ModelSettings
 ) -> None:
     bedrock_server.script(br.throttled(429, retry_after=0.3))
-    get_client(BEDROCK_SPEC, fast).complete("hello", task="t")
+    make_client(BEDROCK_SPEC, fast).complete("hello", task="t")
     first, second = bedrock_server.requests
     assert second.started - first.finished >= 0.3
 
@@ -133,7 +133,7 @@ def test_permanent_failures_fail_fast_with_one_clear_line(
 ) -> None:
     bedrock_server.script(fault, fault)
     with pytest.raises(ModelCallError) as info:
-        get_client(BEDROCK_SPEC, fast).complete("hello", task="code")
+        make_client(BEDROCK_SPEC, fast).complete("hello", task="code")
     error = info.value
     assert bedrock_server.count == 1
     assert (error.kind, error.status, error.attempts) == (kind, status, 1)
@@ -151,15 +151,15 @@ def test_missing_credentials_is_a_config_error(
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name)
     with pytest.raises(ConfigError, match="no AWS credentials for bedrock_converse:"):
-        get_client(BEDROCK_SPEC, fast)
+        make_client(BEDROCK_SPEC, fast)
     assert bedrock_server.count == 0
 
 
 def test_bare_seed_model_id_and_inference_profile_reach_bedrock(
     bedrock_server: FakeBedrock, fast: ModelSettings
 ) -> None:
-    get_client(BEDROCK_MODEL, fast).complete("a", task="t")
-    get_client("us.anthropic.claude-3-5-sonnet-20240620-v1:0", fast).complete("b", task="t")
+    make_client(BEDROCK_MODEL, fast).complete("a", task="t")
+    make_client("us.anthropic.claude-3-5-sonnet-20240620-v1:0", fast).complete("b", task="t")
     paths = [r.path for r in bedrock_server.requests]
     assert paths == [
         "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse",

@@ -63,35 +63,77 @@ def test_check_bedrock_with_the_default_model_of_a_role(
 
 
 @pytest.mark.parametrize(
-    ("fault", "code", "words"),
+    ("fault", "code", "words", "requests"),
     [
-        (oa.unauthorized(OPENAI_KEY), 2, "auth (HTTP 401): invalid_api_key: Incorrect API key"),
-        (oa.unknown_model("fake-gpt"), 2, "not found (HTTP 404)"),
-        (oa.rate_limited(retry_after=0.01), 1, "throttled (HTTP 429)"),
-        (oa.server_error(), 1, "server (HTTP 500)"),
-        (oa.context_length(), 1, "context length (HTTP 400)"),
+        (oa.unauthorized(OPENAI_KEY), 2, "auth (HTTP 401): invalid_api_key: Incorrect API key", 1),
+        (oa.unknown_model("fake-gpt"), 2, "not found (HTTP 404)", 1),
+        (oa.rate_limited(retry_after=0.01), 1, "throttled (HTTP 429) after 2 attempts", 2),
+        (oa.server_error(), 1, "server (HTTP 500) after 2 attempts", 2),
+        (oa.context_length(), 1, "context length (HTTP 400)", 1),
     ],
     ids=["401", "404", "429", "500", "context"],
 )
 def test_check_reports_the_provider_error_in_one_line(
     openai_server: FakeOpenAI, capsys: pytest.CaptureFixture[str], fault: oa.Fault, code: int,
-    words: str,
+    words: str, requests: int,
 ) -> None:
     openai_server.script(fault, fault)
-    assert main(["models", "check", OPENAI_SPEC]) == code
+    assert main(["models", "check", OPENAI_SPEC, "--max-attempts", "2"]) == code
     err = capsys.readouterr().err
     [line] = err.strip().splitlines()
     assert line.startswith("chunkwise: models check failed after ") and words in line
     assert OPENAI_KEY not in line
-    assert openai_server.count == 1  # one request: a check does not wait out a 429
+    assert openai_server.count == requests  # permanent errors at once, transient ones retried
 
 
-def test_check_retries_only_when_asked(
+def test_check_retries_a_429_like_any_call_and_reports_it(
+    openai_server: FakeOpenAI, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A check tells whether a setup works under the provider's normal throttling: it retries
+    (it used to stop at the first 429) and says how often and how long it waited."""
+    openai_server.script(oa.rate_limited(retry_after=0.2))
+    report = tmp_path / "check.json"
+    assert main(["models", "check", OPENAI_SPEC, "--json", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert openai_server.count == 2 and openai_server.requests[0].status == 429
+    assert "1 call, " in out and "1 retry" in out
+    [line] = [x for x in out.splitlines() if x.startswith("retried ")]
+    waited = float(line.split("waiting ")[1].split("s ")[0])
+    assert line.startswith("retried 1 time, waiting ") and waited >= 0.2
+    saved = json.loads(report.read_text())
+    assert saved["retries"] == 1 and saved["retry_wait_seconds"] >= 0.2
+
+
+def test_check_retries_server_errors_by_default(
     openai_server: FakeOpenAI, capsys: pytest.CaptureFixture[str]
 ) -> None:
     openai_server.script(oa.server_error(), oa.server_error())
-    assert main(["models", "check", OPENAI_SPEC, "--max-attempts", "3"]) == 0
+    assert main(["models", "check", OPENAI_SPEC]) == 0
     assert openai_server.count == 3
+    assert "retried 2 times" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (["--rpm", "0"], "--rpm must be more than 0 (requests per minute; leave it unset"),
+        (["--tpm", "0"], "--tpm must be more than 0 (tokens per minute; leave it unset"),
+        (["--tpm", "-5"], "--tpm must be more than 0"),
+        (["--burst-seconds", "0"], "--burst-seconds must be more than 0"),
+        (["--max-in-flight", "0"], "--max-in-flight must be at least 1"),
+        (["--max-attempts", "0"], "--max-attempts must be at least 1"),
+        (["--timeout", "nan"], "--timeout must be more than 0"),
+    ],
+)
+def test_bad_limits_are_one_line_config_errors(
+    capsys: pytest.CaptureFixture[str], flags: list[str], words: str
+) -> None:
+    """`--rpm 0` used to end in a traceback from the limiter: exit 2, one line, no request."""
+    assert main(["models", "check", OPENAI_SPEC, "--base-url", "http://127.0.0.1:9/v1",
+                 *flags]) == 2
+    err = capsys.readouterr().err
+    [line] = err.strip().splitlines()
+    assert words in line and "Traceback" not in err
 
 
 def test_check_bedrock_access_denied_is_a_config_error(
@@ -122,11 +164,33 @@ def test_show_prints_every_role_and_why(
     assert main(["models", "show", "--code-model", "local:default"]) == 0
     out = capsys.readouterr().out
     lines = {line.split()[0]: line for line in out.splitlines()}
-    assert lines["chunk"].endswith("from env BEDROCK_CHUNK_MODEL_ID")
+    assert "· from env BEDROCK_CHUNK_MODEL_ID ·" in lines["chunk"]
     assert "bedrock_converse:anthropic.claude-3-haiku-20240307-v1:0" in lines["chunk"]
     assert "local:default · embedded llama.cpp (offline) · from flag" in lines["code"]
-    assert lines["writer"] == (
+    assert lines["writer"].startswith(
         "writer    openai:stepfun/step-3.5-flash:free · OpenAI-compatible at "
         "https://openrouter.ai/api/v1 · from credentials LLM_API_KEY"
     )
     assert OPENAI_KEY not in out
+
+
+def test_show_says_where_each_limit_comes_from(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bare gpt-4 has 8k, from its LangChain profile (the table's unknown-model default was
+    32k); flags win; the table and the default say so; the local model reports its n_ctx."""
+    url = ["--base-url", "http://127.0.0.1:9/v1"]
+    assert main(["models", "show", "--model", "openai:gpt-4", *url]) == 0
+    assert "context 8,192 (profile) · reply 8,192 (profile)" in capsys.readouterr().out
+    assert main(["models", "show", "--model", "openai:gpt-4", *url, "--context-window", "4096",
+                 "--max-new-tokens", "100"]) == 0
+    assert "context 4,096 (settings) · reply 100 (settings)" in capsys.readouterr().out
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "a")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "b")
+    assert main(["models", "show", "--model",
+                 "bedrock_converse:anthropic.claude-3-haiku-20240307-v1:0"]) == 0
+    assert "context 200,000 (table) · reply 4,096 (table)" in capsys.readouterr().out
+    assert main(["models", "show", "--model", "openai:some-new-model", *url]) == 0
+    assert "context 32,768 (default) · reply 4,096 (default)" in capsys.readouterr().out
+    assert main(["models", "show", "--model", "local:default"]) == 0
+    assert "context 8,192 (model)" in capsys.readouterr().out

@@ -7,9 +7,9 @@ import json
 import pytest
 from pydantic import BaseModel, Field
 
-from chunkwise.models.client import get_client
 from chunkwise.models.retry import ModelCallError
 from chunkwise.models.settings import ModelSettings
+from tests.models.clients import make_client
 
 from . import fake_openai as oa
 from .base import Reply, Request
@@ -34,7 +34,7 @@ def test_text_call_sends_key_model_and_sampling_and_counts_usage(
     openai_server.reply = lambda r: Reply("pong", input_tokens=120, output_tokens=7,
                                           cached_tokens=100)
     settings = fast.with_(temperature=0.2, top_p=0.9, max_new_tokens=64)
-    client = get_client(OPENAI_SPEC, settings)
+    client = make_client(OPENAI_SPEC, settings)
     out = client.complete("ping", task="check")
     assert out.text == "pong"
     usage = out.usage
@@ -55,7 +55,7 @@ def test_structured_output_with_tool_calling(
     openai_server: FakeOpenAI, fast: ModelSettings
 ) -> None:
     openai_server.reply = _paper
-    client = get_client(OPENAI_SPEC, fast)  # a custom base URL defaults to tool calling
+    client = make_client(OPENAI_SPEC, fast)  # a custom base URL defaults to tool calling
     out = client.structured("Which paper?", Paper, task="extract")
     assert out.value == Paper(title="Attention", year=2017)
     [call] = openai_server.requests
@@ -67,7 +67,7 @@ def test_structured_output_with_tool_calling(
 
 def test_structured_output_with_json_schema(openai_server: FakeOpenAI, fast: ModelSettings) -> None:
     openai_server.reply = _paper
-    client = get_client(OPENAI_SPEC, fast.with_(structured_method="json_schema"))
+    client = make_client(OPENAI_SPEC, fast.with_(structured_method="json_schema"))
     out = client.structured("Which paper?", Paper, task="extract")
     assert out.value.year == 2017
     [call] = openai_server.requests
@@ -83,7 +83,7 @@ def test_invalid_structured_answer_is_repaired_with_its_errors(
 ) -> None:
     answers = iter([{"title": "Attention", "year": 17}, {"title": "Attention", "year": 2017}])
     openai_server.reply = lambda r: next(answers)
-    client = get_client(OPENAI_SPEC, fast.with_(structured_method=method))
+    client = make_client(OPENAI_SPEC, fast.with_(structured_method=method))
     out = client.structured("Which paper?", Paper, task="extract")
     assert out.value.year == 2017
     assert openai_server.count == 2
@@ -97,7 +97,7 @@ def test_structured_output_gives_up_after_the_repair_budget(
     openai_server: FakeOpenAI, fast: ModelSettings
 ) -> None:
     openai_server.reply = lambda r: {"title": "x"}
-    client = get_client(OPENAI_SPEC, fast)
+    client = make_client(OPENAI_SPEC, fast)
     with pytest.raises(ModelCallError) as info:
         client.structured("Which paper?", Paper, task="extract", repair_attempts=1)
     assert info.value.kind == "validation"
@@ -122,7 +122,7 @@ def test_transient_failures_are_retried_then_succeed(
 ) -> None:
     openai_server.reply = lambda r: "recovered"
     openai_server.script(fault, fault)
-    client = get_client(OPENAI_SPEC, fast.with_(timeout=0.3))
+    client = make_client(OPENAI_SPEC, fast.with_(timeout=0.3))
     out = client.complete("hello", task="t")
     assert out.text == "recovered"
     assert openai_server.count == 3  # two failures, one success: the SDK retried nothing itself
@@ -131,7 +131,7 @@ def test_transient_failures_are_retried_then_succeed(
 
 def test_retries_stop_at_max_attempts(openai_server: FakeOpenAI, fast: ModelSettings) -> None:
     openai_server.script([oa.server_error(500)] * 10)
-    client = get_client(OPENAI_SPEC, fast.with_(max_attempts=3))
+    client = make_client(OPENAI_SPEC, fast.with_(max_attempts=3))
     with pytest.raises(ModelCallError) as info:
         client.complete("hello", task="t")
     assert openai_server.count == 3
@@ -141,7 +141,7 @@ def test_retries_stop_at_max_attempts(openai_server: FakeOpenAI, fast: ModelSett
 
 def test_retry_after_ms_is_honoured(openai_server: FakeOpenAI, fast: ModelSettings) -> None:
     openai_server.script(oa.rate_limited(retry_after_ms=250))
-    client = get_client(OPENAI_SPEC, fast)  # own backoff would wait at most 0.04 s
+    client = make_client(OPENAI_SPEC, fast)  # own backoff would wait at most 0.04 s
     client.complete("hello", task="t")
     first, second = openai_server.requests
     assert second.started - first.finished >= 0.25
@@ -149,7 +149,7 @@ def test_retry_after_ms_is_honoured(openai_server: FakeOpenAI, fast: ModelSettin
 
 def test_retry_after_seconds_is_honoured(openai_server: FakeOpenAI, fast: ModelSettings) -> None:
     openai_server.script(oa.rate_limited(retry_after=0.3))
-    client = get_client(OPENAI_SPEC, fast)
+    client = make_client(OPENAI_SPEC, fast)
     client.complete("hello", task="t")
     first, second = openai_server.requests
     assert second.started - first.finished >= 0.3
@@ -171,7 +171,7 @@ def test_permanent_failures_fail_fast_with_one_clear_line(
     words: str,
 ) -> None:
     openai_server.script(fault, fault, fault)
-    client = get_client(OPENAI_SPEC, fast)
+    client = make_client(OPENAI_SPEC, fast)
     with pytest.raises(ModelCallError) as info:
         client.complete("hello", task="summarize")
     error = info.value
@@ -193,7 +193,7 @@ def test_exhausted_quota_is_not_retried(openai_server: FakeOpenAI, fast: ModelSe
     )
     openai_server.script(fault, fault)
     with pytest.raises(ModelCallError) as info:
-        get_client(OPENAI_SPEC, fast).complete("hello", task="t")
+        make_client(OPENAI_SPEC, fast).complete("hello", task="t")
     assert info.value.kind == "quota" and openai_server.count == 1
 
 
@@ -209,7 +209,7 @@ def test_streaming_under_langgraph_messages_mode_counts_usage(
         tokens: int
 
     openai_server.reply = lambda r: Reply("streamed words", input_tokens=11, output_tokens=2)
-    client = get_client(OPENAI_SPEC, fast)
+    client = make_client(OPENAI_SPEC, fast)
 
     def node(state: State) -> State:
         out = client.complete("hi", task="t")
@@ -232,7 +232,7 @@ def test_a_loopback_server_needs_no_key(
     openai_server: FakeOpenAI, fast: ModelSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("LLM_API_KEY")
-    out = get_client(OPENAI_SPEC, fast).complete("hello", task="t")
+    out = make_client(OPENAI_SPEC, fast).complete("hello", task="t")
     assert out.text == "ok"
     assert openai_server.requests[0].headers["authorization"] == "Bearer not-needed"
 
@@ -241,7 +241,7 @@ def test_base_url_flag_wins_over_env(
     openai_server: FakeOpenAI, fast: ModelSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LLM_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens there
-    out = get_client(OPENAI_SPEC, fast.with_(base_url=openai_server.base_url)).complete(
+    out = make_client(OPENAI_SPEC, fast.with_(base_url=openai_server.base_url)).complete(
         "hello", task="t"
     )
     assert out.text == "ok" and openai_server.count == 1
@@ -251,7 +251,7 @@ def test_connection_refused_is_retried_then_reported(
     fast: ModelSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LLM_API_KEY", OPENAI_KEY)
-    client = get_client(OPENAI_SPEC, fast.with_(base_url="http://127.0.0.1:9/v1", max_attempts=2))
+    client = make_client(OPENAI_SPEC, fast.with_(base_url="http://127.0.0.1:9/v1", max_attempts=2))
     with pytest.raises(ModelCallError) as info:
         client.complete("hello", task="t")
     assert info.value.kind == "connection" and info.value.attempts == 2
@@ -264,10 +264,117 @@ def test_call_cache_answers_a_repeated_call_without_a_request(
     from chunkwise.runtime.blobs import MemoryBlobStore
 
     store = MemoryBlobStore()
-    client = get_client(OPENAI_SPEC, fast.with_(cache=True), store=store)
+    client = make_client(OPENAI_SPEC, fast.with_(cache=True), store=store)
     first = client.complete("hello", task="t")
     again = client.complete("hello", task="t")
     assert (first.cached, again.cached) == (False, True)
     assert again.text == first.text and again.usage.calls == 0
     assert openai_server.count == 1
     assert OPENAI_KEY not in json.dumps(store._calls)
+
+
+# -- a chat model given in Python -----------------------------------------------------------------
+def test_a_python_chat_openai_makes_exactly_max_attempts_requests(
+    openai_server: FakeOpenAI, fast: ModelSettings
+) -> None:
+    """`without_sdk_retries` rewrites private ChatOpenAI attributes: this fails if a new
+    langchain-openai renames them or changes what they hold (the SDK would then retry too)."""
+    import openai
+    from langchain_openai import ChatOpenAI
+    from openai.resources.chat.completions import AsyncCompletions, Completions
+
+    mine = ChatOpenAI(model="fake-gpt", api_key=OPENAI_KEY,  # type: ignore[arg-type]
+                      base_url=openai_server.base_url)
+    for name, kind in (("root_client", openai.OpenAI), ("client", Completions),
+                       ("root_async_client", openai.AsyncOpenAI),
+                       ("async_client", AsyncCompletions)):
+        assert isinstance(getattr(mine, name), kind), name
+    assert mine.root_client.max_retries == 2  # the SDK default the seam must turn off
+    openai_server.script([oa.server_error(500)] * 10)
+    client = make_client(mine, fast.with_(max_attempts=3))
+    assert isinstance(client.chat.client, Completions)  # type: ignore[attr-defined]
+    assert client.chat.client._client is client.chat.root_client  # type: ignore[attr-defined]
+    with pytest.raises(ModelCallError) as info:
+        client.complete("hello", task="t")
+    assert info.value.attempts == 3 and openai_server.count == 3
+    assert mine.root_client.max_retries == 2  # the caller's object is untouched
+
+
+def test_python_chat_models_share_cached_answers_only_with_identical_parameters(
+    openai_server: FakeOpenAI, fast: ModelSettings
+) -> None:
+    """The cache key is the model's own parameters, not its class and model name: another
+    server or temperature is another model. Keys never enter the cache."""
+    from langchain_openai import ChatOpenAI
+
+    from chunkwise.runtime.blobs import MemoryBlobStore
+
+    store = MemoryBlobStore()
+    other = FakeOpenAI().start()
+    try:
+        openai_server.reply = lambda r: "from the first server"
+        other.reply = lambda r: "from the second server"
+
+        def chat(url: str, temperature: float, key: str = OPENAI_KEY) -> ChatOpenAI:
+            return ChatOpenAI(model="fake-gpt", api_key=key,  # type: ignore[arg-type]
+                              base_url=url, temperature=temperature)
+
+        def ask(model: ChatOpenAI) -> str:
+            return make_client(model, fast.with_(cache=True), store=store).complete(
+                "hello", task="t").text
+
+        assert ask(chat(openai_server.base_url, 0.0)) == "from the first server"
+        assert ask(chat(other.base_url, 0.0)) == "from the second server"  # not a cache hit
+        ask(chat(openai_server.base_url, 0.5))
+        assert openai_server.count == 2 and other.count == 1
+        # the same parameters (another key: keys are not parameters) are answered from cache
+        assert ask(chat(openai_server.base_url, 0.0, "sk-other-0123456789abcdef")) == (
+            "from the first server")
+        assert openai_server.count == 2
+        assert OPENAI_KEY not in json.dumps(store._calls)
+    finally:
+        other.close()
+
+
+# -- the per-call reply cap ------------------------------------------------------------------------
+def test_the_per_call_cap_reaches_a_server_that_reads_only_max_tokens(
+    openai_server: FakeOpenAI, fast: ModelSettings
+) -> None:
+    """llama.cpp's server, Ollama and older vLLM ignore `max_completion_tokens` (ChatOpenAI's
+    name for `max_tokens`): the cap must arrive as `max_tokens`, below the settings' cap."""
+    openai_server.reads_max_tokens_only = True
+    openai_server.reply = lambda r: "one two three four five six seven eight"
+    client = make_client(OPENAI_SPEC, fast.with_(max_new_tokens=64))
+    out = client.complete("count", task="t", max_tokens=3)
+    assert out.text == "one two three"
+    body = openai_server.requests[0].body
+    assert body["max_tokens"] == 3 and "max_completion_tokens" not in body
+    assert client.complete("count", task="t").text.split()[-1] == "eight"  # 64: not cut
+
+
+def test_the_per_call_cap_on_a_python_chat_openai_keeps_its_extra_body(
+    openai_server: FakeOpenAI, fast: ModelSettings
+) -> None:
+    from langchain_openai import ChatOpenAI
+
+    openai_server.reads_max_tokens_only = True
+    openai_server.reply = lambda r: "one two three four five"
+    mine = ChatOpenAI(model="fake-gpt", api_key=OPENAI_KEY,  # type: ignore[arg-type]
+                      base_url=openai_server.base_url, extra_body={"top_k": 5})
+    assert make_client(mine, fast).complete("count", task="t", max_tokens=2).text == "one two"
+    body = openai_server.requests[0].body
+    assert body["max_tokens"] == 2 and body["top_k"] == 5
+
+
+def test_response_headers_reach_the_limiter(openai_server: FakeOpenAI, fast: ModelSettings) -> None:
+    """ChatOpenAI keeps the response headers (include_response_headers): the provider's
+    x-ratelimit-* numbers become the endpoint's limits without --rpm/--tpm."""
+    from chunkwise.models.limiter import RateLimiter
+
+    from .base import BucketLimit
+
+    openai_server.bucket = BucketLimit(rpm=600, tpm=90_000, headers=True)
+    client = make_client(OPENAI_SPEC, fast)
+    client.complete("hello", task="t")
+    assert isinstance(client.limiter, RateLimiter)
+    assert (client.limiter.stats().rpm, client.limiter.stats().tpm) == (600, 90_000)

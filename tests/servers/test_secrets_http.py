@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from chunkwise.api.paper2code import ChunkedPyTorchGenerator
-from chunkwise.models.client import get_client
 from chunkwise.models.retry import ModelCallError
 from chunkwise.models.settings import ModelSettings
+from tests.models.clients import make_client
 
 from . import fake_bedrock as br
 from . import fake_openai as oa
@@ -33,7 +33,7 @@ def test_sdk_debug_logs_carry_no_secret(
     bedrock_server.script(br.access_denied())
     with caplog.at_level(logging.DEBUG):
         for spec in (OPENAI_SPEC, BEDROCK_SPEC):
-            client = get_client(spec, fast)
+            client = make_client(spec, fast)
             with pytest.raises(ModelCallError):
                 client.complete("hello", task="t")
             client.complete("hello", task="t")
