@@ -51,6 +51,7 @@ from chunkwise.models.retry import (
     call_with_retries,
     classify,
 )
+from chunkwise.models.secrets import redact
 from chunkwise.models.usage import Usage, priced, usage_from_metadata
 from chunkwise.runtime.blobs import BlobStore
 from chunkwise.runtime.progress import emit
@@ -165,29 +166,24 @@ class ModelClient:
 
     # -- one request -------------------------------------------------------------------------
     def _send(
-        self, runnable: Any, messages: list[BaseMessage], task: str
+        self, runnable: Any, messages: list[BaseMessage], task: str, item: int | None = None
     ) -> tuple[Any, int, float]:
         """One logical call: a limiter permit per attempt, retries; returns (result, retries,
-        seconds waited between attempts)."""
+        seconds waited between attempts). `item` (a chunk, part or section index) tags the
+        call for tracers and progress events."""
         estimate = _estimate_tokens(messages) + (
             self.settings.max_new_tokens or DEFAULT_OUTPUT_ESTIMATE
         )
         retries, waited = 0, 0.0
+        tags = [TASK_TAG + task] + ([f"item:{item}"] if item is not None else [])
+        metadata = {"chunkwise_task": task, "chunkwise_model": self.name, "chunkwise_item": item}
+        config = {"tags": tags, "run_name": task, "metadata": metadata}
 
         def attempt() -> Any:
             permit = self.limiter.acquire(estimate)
-            emit("call_started", task=task, model=self.name)
-            ok = False
+            emit("call_started", task=task, model=self.name, index=item)
             try:
-                result = runnable.invoke(
-                    messages,
-                    config={
-                        "tags": [TASK_TAG + task],
-                        "run_name": task,
-                        "metadata": {"chunkwise_task": task, "chunkwise_model": self.name},
-                    },
-                )
-                ok = True
+                result = runnable.invoke(messages, config=config)
             except Exception as exc:
                 info = classify(exc)
                 after = info.retry_after
@@ -198,14 +194,17 @@ class ModelClient:
                     throttled=info.kind == "throttled", retry_after=after,
                     limits=provider_limits(error_headers(exc)),
                 ))
+                emit("call_finished", task=task, model=self.name, index=item, ok=False,
+                     error=redact(f"{info.kind}: {' '.join(info.message.split())[:300]}"))
                 raise
             finally:
                 self.limiter.release(permit)
-                emit("call_finished", task=task, model=self.name, ok=ok)
             raw = result.get("raw") if isinstance(result, dict) else result
             meta = getattr(raw, "usage_metadata", None) or {}
+            used = int(meta.get("input_tokens") or 0) + int(meta.get("output_tokens") or 0)
+            emit("call_finished", task=task, model=self.name, index=item, ok=True,
+                 tokens=used if meta else None)
             if meta:
-                used = int(meta.get("input_tokens") or 0) + int(meta.get("output_tokens") or 0)
                 self.limiter.settle(permit, used)
             self.limiter.feedback(permit, Feedback(limits=provider_limits(response_headers(raw))))
             return result
@@ -214,8 +213,8 @@ class ModelClient:
             nonlocal retries, waited
             retries += 1
             waited += wait
-            emit("call_retry", task=task, model=self.name, kind=info.kind, attempt=number,
-                 wait=round(wait, 2), status=info.status)
+            emit("call_retry", task=task, model=self.name, index=item, kind=info.kind,
+                 attempt=number, wait=round(wait, 2), status=info.status)
 
         result = call_with_retries(
             attempt, backoff=self._backoff, describe=f"{self.name} ({task})", on_retry=on_retry
@@ -236,7 +235,9 @@ class ModelClient:
         return priced(usage, self.name, base_url=self._price_url)
 
     # -- public ------------------------------------------------------------------------------
-    def complete(self, prompt: Prompt, *, task: str, max_tokens: int | None = None) -> Completion:
+    def complete(
+        self, prompt: Prompt, *, task: str, max_tokens: int | None = None, item: int | None = None
+    ) -> Completion:
         """Plain text out; cached by (model, endpoint, parameters, task, prompt).
 
         `max_tokens` caps this call's reply below `--max-new-tokens` (small models ramble past
@@ -249,7 +250,7 @@ class ModelClient:
             return Completion(hit["text"], Usage(), cached=True)
         started = time.monotonic()
         chat = self.chat if max_tokens is None else with_reply_cap(self.chat, max_tokens)
-        reply, retries, waited = self._send(chat, messages, task)
+        reply, retries, waited = self._send(chat, messages, task, item)
         text = _text_of(reply)
         usage = self._usage(reply, messages, retries)
         if self.store is not None:
@@ -257,7 +258,13 @@ class ModelClient:
         return Completion(text, usage, retry_seconds=waited)
 
     def structured(
-        self, prompt: Prompt, schema: type[T], *, task: str, repair_attempts: int = 2
+        self,
+        prompt: Prompt,
+        schema: type[T],
+        *,
+        task: str,
+        repair_attempts: int = 2,
+        item: int | None = None,
     ) -> Structured[T]:
         """A validated pydantic object; an invalid answer is sent back with its errors."""
         messages = _messages(prompt)
@@ -275,7 +282,7 @@ class ModelClient:
         runnable = self.chat.with_structured_output(target, **kwargs)
         total, waited_total = Usage(), 0.0
         for attempt in range(repair_attempts + 1):
-            result, retries, waited = self._send(runnable, messages, task)
+            result, retries, waited = self._send(runnable, messages, task, item)
             waited_total += waited
             raw = result.get("raw")
             total = total + self._usage(raw, messages, retries)

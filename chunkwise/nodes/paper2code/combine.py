@@ -104,6 +104,7 @@ def collapse_summaries(
                 ),
                 task="collapse_summaries",
                 max_tokens=notes_token_cap(max_words),
+                item=len(merged),
             )
             usage = usage + reply.usage
             merged.append(store.put(reply.text.strip() or notes))

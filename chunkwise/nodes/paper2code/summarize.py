@@ -74,9 +74,8 @@ def summarize_chunk(task: SummarizeTask, runtime: Runtime[Paper2CodeContext]) ->
             section=chunk.title,
             max_words=max_words,
         )
-        reply = client.complete(
-            messages, task="summarize_chunk", max_tokens=notes_token_cap(max_words)
-        )
+        reply = client.complete(messages, task="summarize_chunk",
+                                max_tokens=notes_token_cap(max_words), item=index)
         usage = reply.usage
         summary = reply.text.strip()
         if not summary:
