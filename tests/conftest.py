@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,3 +51,12 @@ def shared() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared (real texts) is not present")
     return SHARED
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """The PostgreSQL server `.ci/run` starts; tests that need it skip without it."""
+    url = os.environ.get("CHUNKWISE_TEST_POSTGRES")
+    if not url:
+        pytest.skip("CHUNKWISE_TEST_POSTGRES is unset (scripts/test.sh starts PostgreSQL)")
+    return url

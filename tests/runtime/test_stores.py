@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 
@@ -16,14 +15,6 @@ from chunkwise.runtime.paths import blob_location_for
 from tests.paper2code.support import paper_model
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gated_mixer_paper.md"
-
-
-@pytest.fixture
-def postgres_url() -> str:
-    url = os.environ.get("CHUNKWISE_TEST_POSTGRES")
-    if not url:
-        pytest.skip("CHUNKWISE_TEST_POSTGRES is unset (scripts/test.sh starts PostgreSQL)")
-    return url
 
 
 def _roundtrip(store: BlobStore) -> str:
