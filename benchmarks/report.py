@@ -92,7 +92,8 @@ class Section:
         if self.skipped:
             out += [f"**Skipped:** {self.skipped}", ""]
         if self.targets:
-            out += [_targets_table(self.targets, with_name=False).markdown(), ""]
+            rows = [(self.title, self.quick, t) for t in self.targets]
+            out += [_targets_table(rows, with_name=False).markdown(), ""]
         for table in self.tables:
             out += [table.markdown(), ""]
         for plot in self.plots:
@@ -104,17 +105,19 @@ class Section:
         return "\n".join(out)
 
 
-def mark(met: bool | None) -> str:
-    return {True: "met", False: "**missed**", None: "not measured"}[met]
+def mark(met: bool | None, quick: bool) -> str:
+    if met is None:
+        return "quick run" if quick else "-"
+    return "met" if met else "**missed**"
 
 
-def _targets_table(targets: list[Target], *, with_name: bool, names: list[str] | None = None
-                   ) -> Table:
+def _targets_table(targets: list[tuple[str, bool, Target]], *, with_name: bool) -> Table:
+    """Rows of (benchmark title, quick run?, target)."""
     headers = (["benchmark"] if with_name else []) + ["target", "asked", "measured", "result"]
-    rows = []
-    for i, t in enumerate(targets):
-        row = [t.what, t.target, t.measured, mark(t.met)]
-        rows.append(([names[i]] if with_name and names else []) + row)
+    rows = [
+        ([name] if with_name else []) + [t.what, t.target, t.measured, mark(t.met, quick)]
+        for name, quick, t in targets
+    ]
     return Table(headers, rows)
 
 
@@ -134,11 +137,9 @@ def render(sections: list[Section], machine: dict[str, str], results_dir: str) -
         "## Targets",
         "",
     ]
-    targets = [(s.title, t) for s in sections for t in s.targets]
+    targets = [(s.title, s.quick, t) for s in sections for t in s.targets]
     if targets:
-        table = _targets_table([t for _, t in targets], with_name=True,
-                               names=[name for name, _ in targets])
-        out += [table.markdown(), ""]
+        out += [_targets_table(targets, with_name=True).markdown(), ""]
     out += [s.markdown(results_dir) for s in sections]
     return "\n".join(out).rstrip() + "\n"
 

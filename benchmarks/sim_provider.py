@@ -115,8 +115,8 @@ class Bucket:
     def shortfall(self, amount: float, now: float) -> float:
         """Seconds until `amount` may be taken (0: now). Larger than the bucket: until full."""
         self.refill(now)
-        need = min(amount, self.capacity)
-        return max(0.0, (need - self.level) / self.rate)
+        missing = min(amount, self.capacity) - self.level
+        return 0.0 if missing <= 1e-6 else missing / self.rate  # float clocks: 1e-6 slack
 
     def take(self, amount: float) -> None:
         self.level -= amount
@@ -493,9 +493,10 @@ class SimProvider:
                 self._sleep(self.latency.seconds(record.output_tokens))
                 headers = self._settle(record)
                 self._send(handler, 200, headers, self._completion(body, record, message, finish))
-        except OSError:  # the client went away (a killed run)
+        except OSError:  # the client went away (a killed run): 499, "client closed request"
             if record.finished is None:
                 self._settle(record)
+            record.status = 499
 
     def _reject(self, handler: BaseHTTPRequestHandler, record: SimRecord,
                 headers: dict[str, str]) -> None:

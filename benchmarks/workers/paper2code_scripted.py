@@ -1,4 +1,4 @@
-"""paper2code with a zero-latency model, in its own process: time by stage, peak RSS, storage.
+"""paper2code with a zero-latency model, in its own process: time by stage and peak RSS.
 
     python -m benchmarks.workers.paper2code_scripted PAPER DB_FOLDER OUT.json [--profile]
     python -m benchmarks.workers.paper2code_scripted PAPER DB_FOLDER OUT.json --components
@@ -64,13 +64,6 @@ def _model() -> Any:
     })
 
 
-def _storage(folder: Path) -> dict[str, int]:
-    return {
-        "checkpoint_bytes": sum(p.stat().st_size for p in folder.glob("runs.sqlite*")),
-        "blob_bytes": sum(p.stat().st_size for p in folder.glob("runs.blobs.sqlite*")),
-    }
-
-
 def pipeline(paper: Path, folder: Path, profile: bool) -> dict[str, Any]:
     imports = time.perf_counter()
     from chunkwise.api.paper2code import ChunkedPyTorchGenerator
@@ -101,8 +94,6 @@ def pipeline(paper: Path, folder: Path, profile: bool) -> dict[str, Any]:
         "run_seconds": done,
         "stages": {**stages, "end": done},
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "input_bytes": paper.stat().st_size,
-        **_storage(folder),
     }
     if profilers:
         out["profile"] = _top(profilers, dump=folder / "profile.pstats")
@@ -136,7 +127,8 @@ def _top(profilers: list[Any], dump: Path, limit: int = 25) -> dict[str, list[li
     stats.dump_stats(dump)
     rows = []
     for (file, line, name), (_, calls, own, cumulative, _) in stats.stats.items():  # type: ignore[attr-defined]
-        where = f"{Path(file).parent.name}/{Path(file).name}:{line}({name})"
+        where = name if file == "~" else f"{Path(file).parent.name}/{Path(file).name}:{line}"
+        where += "" if file == "~" else f" {name}"
         rows.append([where, calls, round(own, 3), round(cumulative, 3)])
     return {
         "cumulative": sorted(rows, key=lambda r: -r[3])[:limit],
