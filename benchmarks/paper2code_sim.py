@@ -94,10 +94,11 @@ def call_until_ok(provider: SimProvider, body: dict[str, Any], attempts: int = 1
 
 
 def workload(records: list[SimRecord]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The answered requests of a run: summaries by part, then the final calls in order."""
-    ok = sorted((r for r in records if r.status == 200), key=lambda r: r.arrived)
-    summaries = {n: r.body for r in ok if (n := chunk_of(r)) is not None}
-    tail = [r.body for r in ok if chunk_of(r) is None]
+    """The requests of a run: every part's summary (answered or not: a chunk chunkwise gave up
+    on is still work a baseline must do), then the answered final calls in order."""
+    ordered = sorted(records, key=lambda r: r.arrived)
+    summaries = {n: r.body for r in ordered if (n := chunk_of(r)) is not None}
+    tail = [r.body for r in ordered if r.status == 200 and chunk_of(r) is None]
     return [summaries[n] for n in sorted(summaries)], tail
 
 
