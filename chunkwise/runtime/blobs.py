@@ -344,6 +344,7 @@ T = TypeVar("T")
 # (parser, key) alone. Bounded in entries and in the characters of the texts they came from.
 _PARSED: OrderedDict[tuple[Callable[[str], Any], str], tuple[Any, int]] = OrderedDict()
 _PARSED_LOCK = threading.Lock()
+_LOADING: dict[tuple[Callable[[str], Any], str], threading.Lock] = {}  # reads under way
 PARSED_MAX_ENTRIES = 64
 PARSED_MAX_CHARS = 64_000_000
 
@@ -361,15 +362,27 @@ def read_cached(store: BlobStore, key: str, parse: Callable[[str], T]) -> T:
         if hit is not None:
             _PARSED.move_to_end(slot)
             return hit[0]
-    text = store.get(key)
-    value = parse(text)
-    with _PARSED_LOCK:
-        _PARSED[slot] = (value, len(text))
-        _PARSED.move_to_end(slot)
-        chars = sum(size for _, size in _PARSED.values())
-        while len(_PARSED) > 1 and (
-            len(_PARSED) > PARSED_MAX_ENTRIES or chars > PARSED_MAX_CHARS
-        ):
-            _, (_, size) = _PARSED.popitem(last=False)
-            chars -= size
+        loading = _LOADING.setdefault(slot, threading.Lock())
+    # one reader decompresses; the branches that asked at the same time wait for its value
+    # (a fan-out's first branches all missed, and each decompressed the whole paper)
+    with loading:
+        with _PARSED_LOCK:
+            hit = _PARSED.get(slot)
+        if hit is not None:
+            return hit[0]
+        try:
+            text = store.get(key)
+            value = parse(text)
+        finally:
+            with _PARSED_LOCK:
+                _LOADING.pop(slot, None)
+        with _PARSED_LOCK:
+            _PARSED[slot] = (value, len(text))
+            _PARSED.move_to_end(slot)
+            chars = sum(size for _, size in _PARSED.values())
+            while len(_PARSED) > 1 and (
+                len(_PARSED) > PARSED_MAX_ENTRIES or chars > PARSED_MAX_CHARS
+            ):
+                _, (_, size) = _PARSED.popitem(last=False)
+                chars -= size
     return value
