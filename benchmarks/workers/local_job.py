@@ -86,7 +86,7 @@ def main() -> None:
 
     def on_event(event: dict[str, Any]) -> None:
         if event.get("event") == "stage":
-            stages.setdefault(str(event.get("name")), time.perf_counter() - STARTED)
+            stages.setdefault(str(event.get("stage")), time.perf_counter() - STARTED)
 
     started = time.perf_counter()
     result = ChunkedPyTorchGenerator(
