@@ -115,6 +115,10 @@ def run(ctx: RunContext) -> Section:
     ))
     section.notes.append("The generated file is kept as `results/local_main_job_model.py.txt` "
                          "to compare output quality after an optimization.")
+    section.notes.append("These numbers predate the local-engine work on branch `localperf` "
+                         "(prompt-prefix reuse, grammar cost), measured on this branch's "
+                         "engine; rerun with `python -m benchmarks --only local` once it lands "
+                         "to compare.")
     section.commands += [
         f"chunkwise paper2code {PAPER} --model {spec}   # the job measured",
         shown(args, {str(folder): "$RUN"}) + "   # how it is measured",

@@ -134,6 +134,16 @@ def run(ctx: RunContext) -> Section:
             f"<= in flight ({row['in_flight_at_kill']})", str(repeated),
             None if ctx.quick else repeated <= row["in_flight_at_kill"]
             and row["repeated_answered"] == 0 and bool(row["success"])))
+    if any(r["repeated_answered"] for r in rows):
+        section.notes.append(
+            "Why --no-cache asks again what was answered before the kill: LangGraph saves a "
+            "finished branch's writes (its pending writes) through the same thread pool that "
+            "runs the branches, sized by --concurrency (`max_concurrency`), and a fan-out "
+            "submits all of its branches first; the saves wait behind the branches not yet "
+            "started, so a kill mid-fan-out loses them (after a kill at 12 of 24 answers the "
+            "fan-out's checkpoint had no writes in the database). The call cache, on by "
+            "default, answers those calls instead. A fix belongs in the runner (gate model "
+            "calls with the limiter's max_in_flight and give the pool room), not here.")
     section.commands += [r["command"] + "   # killed with SIGKILL, then run again" for r in rows]
     section.data = {"rows": rows}
     return section
