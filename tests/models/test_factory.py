@@ -162,7 +162,8 @@ def test_a_python_model_of_another_kind_does_not_import_langchain_openai() -> No
         "model = ScriptedChatModel(responders={'*': lambda c: 'x'})\n"
         "client = client_for(resolve_model('chunk', model, ModelSettings(cache=False)))\n"
         "assert client.complete('hi', task='t').text == 'x'\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('openai', 'langchain_openai')))\n"
+        "sdk = ('openai', 'langchain_openai')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in sdk))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
