@@ -85,7 +85,7 @@ _BOUNDS: tuple[tuple[str, str, float, bool, str], ...] = (
     ("min_interval", "--delay", 0.0, True, "seconds between request starts"),
     ("max_in_flight", "--max-in-flight", 1, True, "requests at once"),
     ("burst_seconds", "--burst-seconds", 0.0, False, "seconds of rate a burst may use"),
-    ("max_attempts", "--max-attempts", 1, True, "attempts per call, in all"),
+    ("max_attempts", "--max-attempts", 1, True, "attempts per call on errors"),
     ("backoff_base", "backoff_base", 0.0, True, "seconds"),
     ("backoff_cap", "backoff_cap", 0.0, True, "seconds"),
     ("max_retry_after", "max_retry_after", 0.0, True, "seconds"),
