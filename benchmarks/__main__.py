@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     for bench in selected:
         _log(f"{bench.name}: start{' (quick)' if args.quick else ''}")
         load = machine.load_average()
+        measured = machine.commit(REPO)  # the code as it was when the benchmark started
         started = time.perf_counter()
         try:
             section = bench.run(ctx)
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         section.order = bench.order
         section.quick = args.quick
         section.ran_at = time.strftime("%Y-%m-%d %H:%M")
-        section.commit = machine.commit(REPO)
+        section.commit = measured
         section.load_average = load
         section.seconds = time.perf_counter() - started
         section.save(args.results)
