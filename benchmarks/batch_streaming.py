@@ -3,8 +3,9 @@
 `python -m benchmarks.batch_streaming [--mb 200] [--doc-kb 200]` writes a file of generated
 documents (seeded, so every run is the same), then runs `chunkwise batch rephrase` over it in
 a child process whose model answers instantly (a scripted echo), and prints a Markdown table:
-input size, documents, wall time, documents per minute and the child's peak RSS. Memory is
-flat when the peak RSS does not grow with the input: run it with two sizes to see.
+input size, documents, wall time, documents per minute and the child's peak RSS (its own, from
+`wait4`). Memory is flat when the peak RSS does not grow with the input: run it with two sizes
+to see. `python -m benchmarks --only batch` runs both sizes into RESULTS.md.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import resource
-import subprocess
 import sys
 import tempfile
-import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from benchmarks.proc import python, run_child
 
 VOCABULARY = (
     "harbor keeper signal coast storm beacon tower stone glass rotation night ship route "
@@ -65,6 +66,36 @@ def child(argv: list[str]) -> int:
     return cli.main(argv)
 
 
+@dataclass(frozen=True)
+class BatchRun:
+    input_mb: float
+    documents: int
+    rows: int
+    returncode: int
+    seconds: float
+    peak_rss_mb: float
+
+
+def measure(megabytes: int, doc_kb: int = 200, concurrency: int = 4) -> BatchRun:
+    """Write the input, run the batch in a child process, and measure it."""
+    with tempfile.TemporaryDirectory(prefix="chunkwise-batch-bench-") as tmp:
+        work = Path(tmp)
+        source = work / "docs.jsonl"
+        docs = write_input(source, megabytes, doc_kb)
+        argv = ["batch", "rephrase", "--input", str(source), "--output", str(work / "out.jsonl"),
+                "--checkpoint-db", str(work / "runs.sqlite"), "--concurrency",
+                str(concurrency), "--quiet",
+                # one part per document: the benchmark is about the batch, not the splitter
+                "--tokenizer", "whitespace", "--chunk-tokens", "40000", "--max-new-tokens",
+                "50000", "--context-window", "200000"]
+        child_run = run_child(python("-m", "benchmarks.batch_streaming", "--child", *argv),
+                              timeout=3600)
+        out = work / "out.jsonl"
+        rows = sum(1 for _ in out.open("rb")) if out.exists() else 0
+        return BatchRun(source.stat().st_size / 1e6, docs, rows, child_run.returncode,
+                        child_run.seconds, child_run.max_rss_mb)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mb", type=int, default=200, help="input size in MB (default 200)")
@@ -74,27 +105,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.child is not None:
         sys.exit(child(args.child))
-    with tempfile.TemporaryDirectory(prefix="chunkwise-batch-bench-") as tmp:
-        work = Path(tmp)
-        source = work / "docs.jsonl"
-        docs = write_input(source, args.mb, args.doc_kb)
-        argv = ["batch", "rephrase", "--input", str(source), "--output", str(work / "out.jsonl"),
-                "--checkpoint-db", str(work / "runs.sqlite"), "--concurrency",
-                str(args.concurrency), "--quiet",
-                # one part per document: the benchmark is about the batch, not the splitter
-                "--tokenizer", "whitespace", "--chunk-tokens", "40000", "--max-new-tokens",
-                "50000", "--context-window", "200000"]
-        started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "benchmarks.batch_streaming", "--child",
-                               *argv], check=False)
-        seconds = time.monotonic() - started
-        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        rows = sum(1 for _ in (work / "out.jsonl").open("rb"))
-        size = source.stat().st_size / 1e6
+    run = measure(args.mb, args.doc_kb, args.concurrency)
     print("| input | documents | rows | exit | wall time | docs/min | peak RSS |")
     print("|---|---|---|---|---|---|---|")
-    print(f"| {size:.0f} MB jsonl | {docs} x {args.doc_kb} KB | {rows} | {done.returncode} | "
-          f"{seconds:.0f} s | {60 * docs / seconds:.0f} | {peak_kb / 1024:.0f} MB |")
+    print(f"| {run.input_mb:.0f} MB jsonl | {run.documents} x {args.doc_kb} KB | {run.rows} | "
+          f"{run.returncode} | {run.seconds:.0f} s | {60 * run.documents / run.seconds:.0f} | "
+          f"{run.peak_rss_mb:.0f} MB |")
 
 
 if __name__ == "__main__":

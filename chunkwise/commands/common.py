@@ -43,7 +43,8 @@ def add_model_flags(parser: argparse.ArgumentParser, roles: list[str]) -> None:
     group.add_argument("--burst-seconds", type=float, default=2.0,
                        help="seconds' worth of --rpm/--tpm that may start at once (default 2)")
     group.add_argument("--max-in-flight", type=int, help="requests at once per endpoint")
-    group.add_argument("--max-attempts", type=int, default=6, help="attempts per call, in all")
+    group.add_argument("--max-attempts", type=int, default=6,
+                       help="attempts per call on errors (a 429 waits as asked and does not count)")
     group.add_argument("--context-window", type=int, help="override the model's context size")
     group.add_argument(
         "--structured-output",

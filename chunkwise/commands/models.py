@@ -5,9 +5,9 @@ retry classification, usage, price) and prints the backend, latency, token usage
 the provider's error on one line. Exit 0 when the model answered; 2 for a configuration error
 (bad spec, missing key or credentials, missing package, and the provider rejecting the key or
 the model id: 401/403/404); 1 for any other failed call (throttled, server error, timeout...).
-A check retries like any call (throttling, 5xx, timeouts; `--max-attempts`), and reports the
-retries and the time waited, so it tells whether a setup works under the provider's normal
-throttling.
+A check retries like any call (429s as the server asks; 5xx, timeouts up to `--max-attempts`),
+and reports the retries and the time waited, so it tells whether a setup works under the
+provider's normal throttling.
 
 `show` prints, for every role, which backend and model it resolves to and why (flag, env,
 credentials or default), and its context window and reply cap with where each number comes

@@ -131,7 +131,8 @@ class ModelClient:
         # a chat model given in Python may retry inside its SDK: keep the total within bounds
         attempts = max(1, settings.max_attempts // max(1, sdk_attempts))
         self._backoff = Backoff(
-            attempts, settings.backoff_base, settings.backoff_cap, settings.max_retry_after
+            attempts, settings.backoff_base, settings.backoff_cap, settings.max_retry_after,
+            settings.max_throttle_wait,
         )
         instance = resolved.instance
         self._price_url = (getattr(instance, "openai_api_base", None) if instance is not None
@@ -166,14 +167,19 @@ class ModelClient:
 
     # -- one request -------------------------------------------------------------------------
     def _send(
-        self, runnable: Any, messages: list[BaseMessage], task: str, item: int | None = None
+        self, runnable: Any, messages: list[BaseMessage], task: str, item: int | None = None,
+        *, reply_cap: int | None = None,
     ) -> tuple[Any, int, float]:
         """One logical call: a limiter permit per attempt, retries; returns (result, retries,
         seconds waited between attempts). `item` (a chunk, part or section index) tags the
-        call for tracers and progress events."""
-        estimate = _estimate_tokens(messages) + (
-            self.settings.max_new_tokens or DEFAULT_OUTPUT_ESTIMATE
-        )
+        call for tracers and progress events.
+
+        The permit books the prompt plus the reply cap this request carries (`reply_cap`, else
+        `--max-new-tokens`): OpenAI charges `max_tokens` against TPM when it admits a request,
+        so booking less (a default guess under a larger per-call cap) let the limiter admit
+        faster than the provider would."""
+        cap = reply_cap or self.settings.max_new_tokens or DEFAULT_OUTPUT_ESTIMATE
+        estimate = _estimate_tokens(messages) + cap
         retries, waited = 0, 0.0
         tags = [TASK_TAG + task] + ([f"item:{item}"] if item is not None else [])
         metadata = {"chunkwise_task": task, "chunkwise_model": self.name, "chunkwise_item": item}
@@ -250,7 +256,7 @@ class ModelClient:
             return Completion(hit["text"], Usage(), cached=True)
         started = time.monotonic()
         chat = self.chat if max_tokens is None else with_reply_cap(self.chat, max_tokens)
-        reply, retries, waited = self._send(chat, messages, task, item)
+        reply, retries, waited = self._send(chat, messages, task, item, reply_cap=max_tokens)
         text = _text_of(reply)
         usage = self._usage(reply, messages, retries)
         if self.store is not None:

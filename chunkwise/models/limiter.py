@@ -19,7 +19,9 @@ out at once; this limiter paces instead:
   instead of hitting it every few calls; up to the configured or reported limit. With no
   `rpm`/`tpm` the limiter starts unbounded and the first throttle measures the rate sent; the
   requests sent before the provider's limit was known (the first answers carry the headers)
-  do not cut below it.
+  do not cut below it. Until then the opening burst ramps up (1, 2, 4... starts, one doubling
+  per `RAMP_STEP`): the provider's first 429 comes back in a round trip with its headers, so
+  one or two requests are turned away instead of every branch of the fan-out.
 - **Headers.** The provider's `x-ratelimit-*` / `anthropic-ratelimit-*` headers (see
   `models.headers`) set the ceiling when none was given (`min(given, reported)` otherwise) and
   pull a bucket down to what the provider says remains (so other processes on the same key,
@@ -62,6 +64,8 @@ MIN_SHARE = 0.02  # a cut never goes below this share of the ceiling
 OBSERVE = 60.0  # seconds of starts kept to measure the rate sent when no limit is known
 MIN_OBSERVED = 3  # starts needed before the rate sent is taken as a measure
 SENT_WINDOW = 10.0  # seconds over which the rate sent is measured at a throttle
+RAMP_STEP = 0.25  # seconds per doubling of the opening burst while no limit is known
+FULL_GRACE = 0.1  # seconds a request bigger than the bucket waits past it being full
 POLL_SECONDS = 0.05  # what `try_acquire` suggests while every in-flight slot is taken
 _MAX_SLEEP = 1.0  # a waiting thread re-checks at least this often (limits may change)
 
@@ -186,19 +190,39 @@ class _Bucket:
         self.capacity = self.rate * burst_seconds
         self.level = min(self.capacity, level)
         self.stamp = now
+        self.full_at = -math.inf  # when the bucket last became full (it is full from the start)
 
     def advance(self, now: float) -> None:
         if now > self.stamp:
-            self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
+            filled = self.level + (now - self.stamp) * self.rate
+            if filled >= self.capacity > self.level:
+                self.full_at = self.stamp + (self.capacity - self.level) / self.rate
+            self.level = min(self.capacity, filled)
             self.stamp = now
 
-    def wait(self, cost: float) -> float:
-        """Seconds until `cost` may start: it needs `cost`, or a full bucket if bigger."""
-        need = min(cost, self.capacity)
-        short = need - self.level
-        # within rounding of a refill to exactly `need` counts as there (else a fake or coarse
+    def credit(self, amount: float, now: float) -> None:
+        """Give back (or, negative, charge) `amount` now."""
+        self.advance(now)
+        before = self.level
+        self.level = min(self.capacity, self.level + amount)
+        if self.level >= self.capacity > before:
+            self.full_at = now
+
+    def wait(self, cost: float, now: float) -> float:
+        """Seconds until `cost` may start: it needs `cost`, or a full bucket if bigger.
+
+        A request bigger than the bucket needs the provider's bucket full too, and both fill
+        up the moment the same debt is repaid: it waits `FULL_GRACE` past that moment so a
+        few milliseconds of clock or transit do not make it arrive a hair early (a 429)."""
+        if cost > self.capacity:
+            short = self.capacity - self.level
+            if short > 1e-9 * max(1.0, self.capacity):
+                return short / self.rate + FULL_GRACE
+            return max(0.0, self.full_at + FULL_GRACE - now)
+        short = cost - self.level
+        # within rounding of a refill to exactly `cost` counts as there (else a fake or coarse
         # clock can be asked to wait an amount too small to move it)
-        return 0.0 if short <= 1e-9 * max(1.0, need) else short / self.rate
+        return 0.0 if short <= 1e-9 * max(1.0, cost) else short / self.rate
 
     def resize(self, per_minute: float, burst_seconds: float) -> None:
         self.per_minute = per_minute
@@ -220,9 +244,12 @@ class RateLimiter:
         burst_seconds: float = 2.0,
         min_interval: float = 0.0,
         max_in_flight: int | None = None,
+        ramp_step: float | None = None,
     ) -> None:
         self._cond = threading.Condition()
         self._clock = clock
+        self._ramp_step = RAMP_STEP if ramp_step is None else ramp_step
+        self._first_start: float | None = None
         self.config = config or LimiterConfig(
             rpm=rpm, tpm=tpm, burst_seconds=burst_seconds, min_interval=min_interval,
             max_in_flight=max_in_flight,
@@ -294,17 +321,33 @@ class RateLimiter:
             return None
         if self._cap is not None and self._in_flight >= max(1, math.floor(self._cap)):
             return None
-        waits = [0.0, self._hold_until - now]
+        waits = [0.0, self._hold_until - now, self._ramp_wait(now)]
         if self._last_start is not None and self.config.min_interval > 0:
             waits.append(self._last_start + self.config.min_interval - now)
         for kind in KINDS:
             bucket = self._buckets[kind]
             if bucket is not None:
                 bucket.advance(now)
-                waits.append(bucket.wait(_cost(kind, tokens)))
+                waits.append(bucket.wait(_cost(kind, tokens), now))
         return max(waits)
 
+    def _ramp_wait(self, now: float) -> float:
+        """Slow start while no limit is known (none given, none reported): 1 start, then 2, 4, 8...
+        in all, one doubling per `ramp_step` seconds, so a provider's 429 (which comes back
+        in a round trip, with its rate-limit headers) turns away one or two requests of the
+        opening burst instead of every branch at once. Ends at the first limit learned or
+        throttle; with no limit anywhere it is wide open within a second or two."""
+        known = any(b is not None for b in self._buckets.values()) or self._throttled > 0
+        if known or self._ramp_step <= 0 or self._first_start is None:
+            return 0.0
+        steps = math.floor((now - self._first_start) / self._ramp_step)
+        if steps >= 30 or self._started < 2**steps:
+            return 0.0
+        return self._first_start + (steps + 1) * self._ramp_step - now
+
     def _admit(self, now: float, tokens: int) -> Permit:
+        if self._first_start is None:
+            self._first_start = now
         for kind in KINDS:
             bucket = self._buckets[kind]
             if bucket is not None:
@@ -345,9 +388,7 @@ class RateLimiter:
         with self._cond:
             bucket = self._buckets["tokens"]
             if bucket is not None:
-                bucket.advance(self._clock())
-                bucket.level = min(bucket.capacity,
-                                   bucket.level + permit.tokens - max(0, int(actual_tokens)))
+                bucket.credit(permit.tokens - max(0, int(actual_tokens)), self._clock())
                 self._cond.notify_all()
 
     def release(self, permit: Permit) -> None:
@@ -399,8 +440,7 @@ class RateLimiter:
                 start.tokens = 0
         bucket = self._buckets["tokens"]
         if bucket is not None:
-            bucket.advance(now)
-            bucket.level = min(bucket.capacity, bucket.level + permit.tokens)
+            bucket.credit(permit.tokens, now)
 
     def _learn(self, limits: ProviderLimits, permit: Permit, now: float) -> None:
         """Take the provider's limits as the ceiling; pull buckets down to what it says is left."""

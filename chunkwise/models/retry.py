@@ -7,10 +7,12 @@ The bound here is the bound in total:
   which LangGraph's default `retry_on` never retries, so a policy added later cannot multiply
   the attempts either.
 
-Throttling (429, ThrottlingException, "Too many tokens"), 5xx, timeouts, dropped connections
-and malformed responses are retried with exponential backoff and jitter, honouring Retry-After
-and retry-after-ms; auth (401/403), validation (400), unknown model (404), exhausted quota and
-context-length errors fail at once with the provider's message, redacted, on one line.
+5xx, timeouts, dropped connections and malformed responses are retried with exponential
+backoff and jitter, honouring Retry-After and retry-after-ms, up to `max_attempts`. Throttling
+(429, ThrottlingException, "Too many tokens") is not a failure: it waits as the server asks and
+goes back through the endpoint's limiter, within a time budget of its own (`Backoff`). Auth
+(401/403), validation (400), unknown model (404), exhausted quota and context-length errors
+fail at once with the provider's message, redacted, on one line.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ Kind = Literal["throttled", "server", "timeout", "connection", "malformed", "aut
                "validation", "not_found", "context_length", "quota", "unknown"]
 RETRYABLE: frozenset[str] = frozenset({"throttled", "server", "timeout", "connection", "malformed"})
 MAX_MESSAGE = 400  # characters of the provider's message kept in the one-line error
+MIN_THROTTLE_CHARGE = 1.0  # seconds each throttle counts against the throttle budget, at least
 
 _THROTTLE_CODES = {
     "ThrottlingException", "TooManyRequestsException", "ServiceQuotaExceededException",
@@ -283,12 +286,20 @@ class Backoff:
 
     Attempt n (1-based) waits a uniform draw from [c/2, c], c = min(cap, base * 2**(n-1)),
     or the server's Retry-After when longer, capped at `max_retry_after`.
+
+    Throttles are not failures: a 429 / ThrottlingException says "not now", and the endpoint's
+    limiter paces the retry. They do not use up `max_attempts` (which bounds errors); a call
+    keeps retrying throttles until it has waited `throttle_budget` seconds on them, each
+    throttle counting at least `MIN_THROTTLE_CHARGE`, so a provider that throttles for good
+    still ends the call. A throttle with Retry-After waits what the server asked (it knows
+    when the request fits); one without backs off exponentially.
     """
 
     max_attempts: int = 6
     base: float = 1.0
     cap: float = 60.0
     max_retry_after: float = 120.0
+    throttle_budget: float = 600.0
 
     def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
         ceiling = min(self.cap, self.base * (2 ** (attempt - 1)))
@@ -319,26 +330,46 @@ def call_with_retries(
     context attached, so no SDK exception (and nothing it carries) travels further.
     """
     rng = rng or random.Random()
-    attempt = 0
+    attempt = failures = throttles = 0
+    throttled_for = 0.0  # seconds charged against `backoff.throttle_budget`
     while True:
         attempt += 1
         try:
             return fn()
         except Exception as exc:
             info = classify(exc)
-            if info.kind not in RETRYABLE or attempt >= max(1, backoff.max_attempts):
-                error = ModelCallError(
-                    failure_line(describe, info, attempt),
-                    kind=info.kind,
-                    attempts=attempt,
-                    status=info.status,
-                )
+            error = None
+            if info.kind == "throttled":
+                throttles += 1
+                wait = _throttle_wait(backoff, throttles, info.retry_after, rng)
+                throttled_for += max(wait, MIN_THROTTLE_CHARGE)
+                if throttled_for > backoff.throttle_budget:
+                    error = ModelCallError(
+                        failure_line(describe, info, attempt)
+                        + f" (throttled for {throttled_for:.0f} s in all)",
+                        kind=info.kind, attempts=attempt, status=info.status,
+                    )
             else:
-                error = None
+                failures += 1
+                wait = backoff.delay(failures, info.retry_after, rng)
+                if info.kind not in RETRYABLE or failures >= max(1, backoff.max_attempts):
+                    error = ModelCallError(
+                        failure_line(describe, info, attempt),
+                        kind=info.kind, attempts=attempt, status=info.status,
+                    )
         if error is not None:
             raise error  # outside the except block: no __context__ chained to the SDK error
-        wait = backoff.delay(attempt, info.retry_after, rng)
         if on_retry is not None:
             on_retry(info, attempt, wait)
         sleep(wait)
+
+
+def _throttle_wait(backoff: Backoff, throttles: int, retry_after: float | None,
+                   rng: random.Random) -> float:
+    """What the server asked (capped), with a little jitter so the branches it turned away
+    together do not all come back at once; exponential backoff when it did not say."""
+    if retry_after is None:
+        return backoff.delay(throttles, None, rng)
+    asked = min(retry_after, backoff.max_retry_after)
+    return asked + rng.uniform(0.0, 0.1 * asked)
 

@@ -24,9 +24,11 @@ CHUNK_PROCESSING_DELAY_ENV = "CHUNK_PROCESSING_DELAY"
 class ModelSettings:
     """Options shared by every model role of a run.
 
-    Retries: at most `max_attempts` requests per call in all (the SDKs' own retries are off),
+    Retries: at most `max_attempts` failed requests per call (the SDKs' own retries are off),
     waiting `backoff_base * 2**(n-1)` seconds (jittered, capped at `backoff_cap`) between them,
-    or the server's Retry-After when longer, up to `max_retry_after`.
+    or the server's Retry-After when longer, up to `max_retry_after`. Throttles (429,
+    ThrottlingException) are not failures: they wait as the server asks and retry through the
+    limiter until the call has spent `max_throttle_wait` seconds on them (`retry.Backoff`).
 
     Limits, per provider endpoint and shared by every branch of the process (`models.limiter`):
     `rpm` requests and `tpm` tokens per minute (prompt estimate + output cap, settled to the
@@ -53,6 +55,7 @@ class ModelSettings:
     backoff_base: float = 1.0
     backoff_cap: float = 60.0
     max_retry_after: float = 120.0
+    max_throttle_wait: float = 600.0
     context_window: int | None = None
     structured_method: StructuredMethod | None = None
     cache: bool = True
@@ -82,10 +85,11 @@ _BOUNDS: tuple[tuple[str, str, float, bool, str], ...] = (
     ("min_interval", "--delay", 0.0, True, "seconds between request starts"),
     ("max_in_flight", "--max-in-flight", 1, True, "requests at once"),
     ("burst_seconds", "--burst-seconds", 0.0, False, "seconds of rate a burst may use"),
-    ("max_attempts", "--max-attempts", 1, True, "attempts per call, in all"),
+    ("max_attempts", "--max-attempts", 1, True, "attempts per call on errors"),
     ("backoff_base", "backoff_base", 0.0, True, "seconds"),
     ("backoff_cap", "backoff_cap", 0.0, True, "seconds"),
     ("max_retry_after", "max_retry_after", 0.0, True, "seconds"),
+    ("max_throttle_wait", "max_throttle_wait", 0.0, True, "seconds"),
     ("context_window", "--context-window", 1, True, "tokens"),
 )
 

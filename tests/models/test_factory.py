@@ -145,3 +145,26 @@ def test_a_python_bedrock_model_keeps_the_total_within_bounds(aws: None) -> None
     assert mine.client.meta.config.retries == {"mode": "standard"}  # type: ignore[attr-defined]
     assert client._backoff.max_attempts == 2
     assert client.structured_method == "function_calling"
+
+
+def test_a_python_model_of_another_kind_does_not_import_langchain_openai() -> None:
+    """Finding out whether a model is a ChatOpenAI used to import langchain-openai (and the
+    openai SDK): 0.85 s for every run of a Bedrock, local or scripted model."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from chunkwise.models.client import client_for\n"
+        "from chunkwise.models.resolve import resolve_model\n"
+        "from chunkwise.models.scripted import ScriptedChatModel\n"
+        "from chunkwise.models.settings import ModelSettings\n"
+        "model = ScriptedChatModel(responders={'*': lambda c: 'x'})\n"
+        "client = client_for(resolve_model('chunk', model, ModelSettings(cache=False)))\n"
+        "assert client.complete('hi', task='t').text == 'x'\n"
+        "sdk = ('openai', 'langchain_openai')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in sdk))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]", out.stdout

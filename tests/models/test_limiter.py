@@ -14,6 +14,8 @@ from chunkwise.errors import ConfigError
 from chunkwise.models.headers import ProviderLimits
 from chunkwise.models.limiter import (
     DECREASE,
+    FULL_GRACE,
+    RAMP_STEP,
     Feedback,
     LimiterConfig,
     Permit,
@@ -57,8 +59,8 @@ def test_fractional_rpm_is_not_rounded_up() -> None:
     """--rpm 0.5 is one request every 120 s (it was rounded to 1: double the asked rate)."""
     clock = Clock()
     limiter = RateLimiter(rpm=0.5, clock=clock)
-    admit(limiter)
-    assert limiter._wait_time(clock.now, 1) == pytest.approx(120.0)
+    admit(limiter)  # a request is bigger than 2 s of 0.5 rpm: it waits for a full bucket
+    assert limiter._wait_time(clock.now, 1) == pytest.approx(120.0 + FULL_GRACE)
 
 
 def test_tpm_books_estimates_and_settles_to_actual_usage() -> None:
@@ -76,10 +78,20 @@ def test_a_request_larger_than_the_bucket_waits_for_a_full_bucket_then_goes() ->
     clock = Clock()
     limiter = RateLimiter(tpm=6000, burst_seconds=1.0, clock=clock)  # 100/s, holds 100
     admit(limiter, 50)
-    assert limiter._wait_time(clock.now, 500) == pytest.approx(0.5)
+    # full in 0.5 s, and then a little longer: the provider's bucket fills at the same moment
+    assert limiter._wait_time(clock.now, 500) == pytest.approx(0.5 + FULL_GRACE)
     clock.now += 0.5
+    assert limiter._wait_time(clock.now, 500) == pytest.approx(FULL_GRACE)
+    assert limiter._wait_time(clock.now, 100) == 0.0  # a request the bucket holds: no grace
+    clock.now += FULL_GRACE
     admit(limiter, 500)  # never deadlocks on an oversized call
     assert limiter._wait_time(clock.now, 10) == pytest.approx(4.1)  # 400 of debt, then 10
+    clock.now += 4.1
+    assert limiter._wait_time(clock.now, 500) == pytest.approx(0.9 + FULL_GRACE)
+    clock.now += 2.0  # full for a while: goes at once
+    assert limiter._wait_time(clock.now, 500) == 0.0
+    limiter.settle(admit(limiter, 50), 0)  # a refund that fills the bucket starts the grace
+    assert limiter._wait_time(clock.now, 500) == pytest.approx(FULL_GRACE)
 
 
 def test_min_interval_and_hold() -> None:
@@ -95,7 +107,7 @@ def test_min_interval_and_hold() -> None:
 
 
 def test_max_in_flight_waits_for_a_call_to_finish() -> None:
-    limiter = RateLimiter(max_in_flight=1)
+    limiter = RateLimiter(max_in_flight=1, ramp_step=0)  # no slow start here
     permit = limiter.acquire(1)
     assert limiter._wait_time(time.monotonic(), 1) is None
     assert limiter.try_acquire(1) == pytest.approx(0.05)  # poll again soon
@@ -138,7 +150,7 @@ def test_a_throttle_lowers_the_rate_once_and_successes_restore_it() -> None:
 
 def test_a_throttle_cuts_the_calls_in_flight_and_recovery_reopens_them() -> None:
     clock = Clock()
-    limiter = RateLimiter(clock=clock)
+    limiter = RateLimiter(clock=clock, ramp_step=0)  # a burst at once
     permits = [admit(limiter, 0) for _ in range(6)]
     limiter.feedback(permits[0], Feedback(throttled=True))
     assert limiter.stats().in_flight_cap == 4  # floor(6 * 0.7)
@@ -155,7 +167,7 @@ def test_a_throttle_cuts_the_calls_in_flight_and_recovery_reopens_them() -> None
 
 def test_unbounded_until_the_provider_pushes_back_then_cut_from_the_rate_sent() -> None:
     clock = Clock()
-    limiter = RateLimiter(burst_seconds=2.0, clock=clock)
+    limiter = RateLimiter(burst_seconds=2.0, clock=clock, ramp_step=0)
     permits = [admit(limiter, 1000) for _ in range(20)]  # no limit: all go at once
     assert limiter.stats().tpm is None
     clock.now += 5.0
@@ -189,6 +201,37 @@ def test_reported_limits_become_the_ceiling_and_remaining_pulls_the_bucket_down(
     assert limiter._wait_time(clock.now, 150) == pytest.approx(1.0)
 
 
+def test_with_no_limit_known_the_opening_burst_doubles_per_step() -> None:
+    """Slow start: 1 start, then 2, 4, 8 in all, one doubling per RAMP_STEP, so a provider's
+    first 429 (a round trip away, with its limits) turns away one or two requests, not all."""
+    clock = Clock()
+    limiter = RateLimiter(clock=clock)
+    admit(limiter, 100)
+    assert limiter._wait_time(clock.now, 100) == pytest.approx(RAMP_STEP)
+    for allowed in (2, 4, 8, 16):
+        clock.now += RAMP_STEP
+        while limiter.stats().started < allowed:
+            admit(limiter, 100)
+        assert limiter._wait_time(clock.now, 100) == pytest.approx(RAMP_STEP)
+    clock.now += 30 * RAMP_STEP  # no limit anywhere: wide open
+    for _ in range(100):
+        admit(limiter, 100)
+
+
+@pytest.mark.parametrize("known", ["given", "reported", "throttled"])
+def test_the_slow_start_ends_once_a_limit_is_known(known: str) -> None:
+    clock = Clock()
+    given = LimiterConfig(rpm=6000) if known == "given" else None
+    limiter = RateLimiter(given, clock=clock)
+    first = admit(limiter, 100)
+    if known == "reported":
+        limiter.feedback(first, Feedback(limits=ProviderLimits(tokens_limit=6_000_000)))
+    elif known == "throttled":
+        limiter.feedback(first, Feedback(throttled=True))
+        limiter.release(first)
+    assert limiter._wait_time(clock.now, 100) == 0.0
+
+
 def test_headers_start_an_unbounded_limiter_at_the_real_limit() -> None:
     clock = Clock()
     limiter = RateLimiter(burst_seconds=1.0, clock=clock)
@@ -203,7 +246,7 @@ def test_a_burst_sent_before_the_limit_was_known_does_not_cut_below_it() -> None
     limit; those 429s hold the endpoint and give their tokens back, but do not cut the rate
     below what the provider reported."""
     clock = Clock()
-    limiter = RateLimiter(burst_seconds=2.0, clock=clock)
+    limiter = RateLimiter(burst_seconds=2.0, clock=clock, ramp_step=0)
     burst = [admit(limiter, 5000) for _ in range(8)]
     limits = ProviderLimits(tokens_limit=240_000, tokens_remaining=2000)
     for permit in burst[2:]:

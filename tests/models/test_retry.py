@@ -193,3 +193,28 @@ def test_model_call_errors_pickle_with_their_fields() -> None:
 def test_classified_of_a_model_call_error_keeps_its_kind() -> None:
     error = ModelCallError("x", kind="context_length", status=400)
     assert classify(error) == Classified("context_length", 400, "x", None)
+
+
+def test_throttles_wait_what_the_server_asked_and_do_not_use_up_the_attempts() -> None:
+    """Six 429s with Retry-After and two 503s under max_attempts=3: the call goes through.
+    Each 429 waits the server's 0.4 s (plus at most 10% jitter), not an exponential backoff."""
+    throttle = _openai_error(429, "slow down", headers={"retry-after-ms": "400"})
+    calls, fn = _flaky([throttle] * 3 + [_openai_error(503, "x")] + [throttle] * 3
+                       + [_openai_error(503, "y")])
+    slept: list[float] = []
+    result = call_with_retries(
+        fn, backoff=Backoff(3, 0.01, 0.01), describe="m (t)", sleep=slept.append,  # type: ignore[arg-type]
+    )
+    assert result == "ok" and len(calls) == 9
+    throttle_waits = [w for i, w in enumerate(slept) if i not in (3, 7)]
+    assert all(0.4 <= w <= 0.44 for w in throttle_waits), throttle_waits
+
+
+def test_a_call_throttled_for_good_ends_at_the_throttle_budget() -> None:
+    calls, fn = _flaky([_openai_error(429, "slow down", headers={"retry-after": "5"})] * 100)
+    with pytest.raises(ModelCallError) as info:
+        call_with_retries(fn, backoff=Backoff(3, 0.0, 0.0, throttle_budget=30.0),  # type: ignore[arg-type]
+                          describe="m (t)", sleep=lambda s: None, rng=random.Random(0))
+    # 5 s and up to 10% more each: the sixth takes the sum past 30 s
+    assert len(calls) == 6 and info.value.kind == "throttled" and info.value.attempts == 6
+    assert "throttled for" in str(info.value)

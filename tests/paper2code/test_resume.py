@@ -44,7 +44,8 @@ def test_sigkill_mid_summaries_then_resume_repeats_no_completed_call(
     child.wait(timeout=30)
     assert child.returncode == -signal.SIGKILL
     before = log.read_text().split()
-    assert "3" not in before and len(before) >= 2
+    # part 1 at least (the limiter's slow start may let part 3 go before part 2)
+    assert "3" not in before and len(before) >= 1
 
     resumed = _worker(example_paper, db, log, hang_at=0)
     out, err = resumed.communicate(timeout=600)

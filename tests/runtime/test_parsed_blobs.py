@@ -60,3 +60,39 @@ def test_the_cache_is_bounded_in_entries_and_characters(
     assert [key for _, key in blobs._PARSED] == [*keys[-2:], small]
     read_cached(store, big, parse_upper)
     assert [key for _, key in blobs._PARSED] == [big]  # the newest stays, even over the bound
+
+
+def test_branches_asking_at_once_read_the_blob_once() -> None:
+    """A fan-out's branches all start by reading the paper: one decompresses, the rest wait
+    for its value (each used to decompress the whole paper itself)."""
+    import threading
+
+    from chunkwise.runtime.blobs import MemoryBlobStore
+
+    inner = MemoryBlobStore()
+    key = inner.put("the paper " * 1000)
+    reads: list[str] = []
+    everyone = threading.Event()
+
+    class Slow(MemoryBlobStore):
+        def get(self, key: str) -> str:
+            reads.append(key)
+            if len(reads) == 8:
+                everyone.set()
+            everyone.wait(0.5)  # room for every branch to start reading too, if it may
+            return inner.get(key)
+
+    store = Slow()
+    start = threading.Barrier(8)
+    values: list[str] = []
+
+    def branch() -> None:
+        start.wait(5)
+        values.append(read_cached(store, key, parse_upper))
+
+    threads = [threading.Thread(target=branch) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(reads) == 1 and len(values) == 8 and len({id(v) for v in values}) == 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from chunkwise.models.retry import ModelCallError
+from chunkwise.models.retry import MIN_THROTTLE_CHARGE, ModelCallError
 from chunkwise.models.settings import ModelSettings
 from tests.models.clients import make_client
 
@@ -98,10 +98,31 @@ def test_transient_failures_are_retried_then_succeed(
 
 
 def test_retries_stop_at_max_attempts(bedrock_server: FakeBedrock, fast: ModelSettings) -> None:
-    bedrock_server.script([br.throttled(400)] * 10)
+    bedrock_server.script([br.server_error(500)] * 10)
     with pytest.raises(ModelCallError) as info:
         make_client(BEDROCK_SPEC, fast.with_(max_attempts=3)).complete("hello", task="t")
     assert bedrock_server.count == 3
+    error = info.value
+    assert (error.kind, error.attempts, error.status) == ("server", 3, 500)
+
+
+def test_throttles_are_not_failures_until_the_throttle_budget_is_spent(
+    bedrock_server: FakeBedrock, fast: ModelSettings
+) -> None:
+    """A throttle is "not now": it does not use up --max-attempts (a chunk used to give up
+    after 6 throttles in a busy fan-out); each counts at least MIN_THROTTLE_CHARGE seconds
+    against max_throttle_wait, which ends a call a provider throttles for good."""
+    bedrock_server.reply = lambda r: "through"
+    bedrock_server.script([br.throttled(400)] * 4)
+    out = make_client(BEDROCK_SPEC, fast.with_(max_attempts=2)).complete("hello", task="t")
+    assert out.text == "through" and bedrock_server.count == 5 and out.usage.retries == 4
+
+    bedrock_server.script([br.throttled(400)] * 10)
+    budget = 2.5 * MIN_THROTTLE_CHARGE  # room for two throttles, not three
+    with pytest.raises(ModelCallError) as info:
+        make_client(BEDROCK_SPEC, fast.with_(max_attempts=2, max_throttle_wait=budget)
+                    ).complete("hello again", task="t")
+    assert bedrock_server.count == 5 + 3
     error = info.value
     assert (error.kind, error.attempts, error.status) == ("throttled", 3, 400)
     assert "ThrottlingException: Too many tokens" in str(error)

@@ -249,17 +249,19 @@ def test_the_servers_bucket_throttles_a_burst(openai: FakeOpenAI) -> None:
     assert openai.throttled == statuses.count(429) >= 11
 
 
-def test_an_unpaced_run_draws_several_429s_then_adapts(
+def test_an_unpaced_run_ramps_its_opening_burst_then_adapts(
     openai: FakeOpenAI, fast: ModelSettings
 ) -> None:
-    """Without limits or headers the 16 calls go at once: those in flight before the first
-    429 comes back are throttled, then Retry-After and the cut pace the rest."""
+    """Without limits or headers the 16 calls do not go at once (they did, and every one in
+    flight before the first 429 came back was throttled): the opening burst doubles per
+    ramp step, the first 429 comes back within the step, then Retry-After and the cut pace
+    the rest. Every call is answered: throttles are retried, not failures."""
     openai.bucket = BucketLimit(tpm=SERVER_TPM, burst_seconds=1.0)
     openai.latency = 0.2  # unused reply caps come back only when a call is answered
-    settings = fast.with_(max_new_tokens=60, max_attempts=8)
+    settings = fast.with_(max_new_tokens=60, max_attempts=1)
     texts = run_fan_out(16, OPENAI_SPEC, settings, 16)
     assert len(texts) == 16
-    assert openai.throttled >= 3
+    assert 1 <= openai.throttled <= 2, f"{openai.throttled} of {openai.count} throttled"
 
 
 def test_rate_limit_headers_give_an_unbounded_run_the_servers_limit(

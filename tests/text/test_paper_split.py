@@ -66,6 +66,26 @@ _PIECES = st.one_of(
 _TEXTS = st.lists(_PIECES, min_size=1, max_size=60).map("".join)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.lists(st.one_of(_PIECES, st.sampled_from(["\r\n", "/", "'s", "1234", "\n/x", "\n'll"])),
+                  min_size=1, max_size=40).map("".join),
+    data=st.data(),
+)
+def test_a_slice_between_line_starts_tokenizes_as_the_whole_text_does(
+    text: str, data: st.DataObject
+) -> None:
+    """What lets split_paper count such spans from the whole text's offsets: a line break
+    followed by a non-space character is never inside a cl100k pre-token."""
+    starts = [0, len(text)] + [
+        i for i in range(1, len(text)) if text[i - 1] in "\r\n" and not text[i].isspace()
+    ]
+    a, b = sorted(data.draw(st.lists(st.sampled_from(starts), min_size=2, max_size=2)))
+    offsets = TOK.offsets(text)
+    inside = sum(1 for o in offsets if a <= o < b)
+    assert TOK.count(text[a:b]) == inside
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     text=_TEXTS,

@@ -1,0 +1,1 @@
+"""The benchmarks: every public module here registers with `benchmarks.registry.benchmark`."""
