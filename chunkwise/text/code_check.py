@@ -59,7 +59,9 @@ __all__ = [
     "local_module_names",
 ]
 
-FindingKind = Literal["syntax", "import", "undefined-name", "pyflakes"]
+# Set by callers' own checks: "entry" (the entry point lacks its `__main__` block) and
+# "attribute" (a config field that is read or passed but not declared, `text.code_fixes`).
+FindingKind = Literal["syntax", "import", "undefined-name", "pyflakes", "entry", "attribute"]
 
 ALLOWED_THIRD_PARTY = frozenset({"torch", "numpy"})
 
