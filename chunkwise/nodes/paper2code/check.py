@@ -108,6 +108,11 @@ def check_code(state: Paper2CodeState, runtime: Runtime[Paper2CodeContext]) -> d
     texts = {path: store.get(key) for path, key in files.items()}
     added = auto_fix(texts)
     files = {**files, **{path: store.put(texts[path]) for path in added}}
+    if number and any(files == earlier.files for earlier in state["attempts"]):
+        # a repair gave back code already checked (a cached or deterministic answer): checking
+        # it again cannot help, and neither can asking again
+        unit_done(name, ok=False, error="code already checked")
+        return {"repair_stopped": f"repair round {number} returned code already checked"}
     fixes = [f"{path}: {line}" for path, lines in added.items() for line in lines]
     findings = list(check_files(texts).findings)
     # like the static check, a file that does not compile gets only its syntax finding
@@ -132,6 +137,6 @@ def route_after_check(
     state: Paper2CodeState, runtime: Runtime[Paper2CodeContext]
 ) -> Literal["repair_code", "finalize"]:
     """Repair while the last attempt fails and rounds are left."""
-    if attempt_passed(state["attempts"][-1]):
+    if state["repair_stopped"] or attempt_passed(state["attempts"][-1]):
         return "finalize"
     return "repair_code" if state["repairs"] < runtime.context.max_repairs else "finalize"

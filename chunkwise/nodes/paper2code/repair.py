@@ -138,10 +138,6 @@ def repair_code(state: Paper2CodeState, runtime: Runtime[Paper2CodeContext]) -> 
             texts[path] = fixed
             files[path] = store.put(fixed)
         unit_done(name, index, tokens=reply.usage.total_tokens)
-    if any(files == earlier.files for earlier in state["attempts"]):
-        # the same code again (a cached or deterministic answer): checking it cannot help
-        return {"repair_stopped": f"repair round {round_number} returned code already "
-                "checked", "usage": usage}
     return {"draft_files": files, "repairs": round_number, "usage": usage}
 
 
