@@ -364,3 +364,18 @@ def test_a_real_torch_forward_pass_runs_in_the_smoke_run(
                         .get(attempt.smoke.output_key))
     assert "step 2: loss" in output["stdout"] and output["stderr"] == ""
     assert model.calls_for("repair_code") == []
+
+
+def test_model_used_names_the_local_model_behind_the_alias(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from chunkwise.nodes.paper2code.finalize import model_name
+    from chunkwise.state.paper2code import Paper2CodeContext
+
+    context = Paper2CodeContext(blob_store=":memory:")  # no credentials: the local default
+    assert model_name(context, "code") == "local:qwen2.5-coder-1.5b"
+    assert model_name(context, "chunk") == "local:qwen2.5-coder-1.5b"
+    monkeypatch.setenv("CHUNKWISE_LOCAL_MODEL", "qwen2.5-coder-0.5b")
+    assert model_name(context, "code") == "local:qwen2.5-coder-0.5b"
+    explicit = Paper2CodeContext(blob_store=":memory:", code_model="openai:gpt-4o")
+    assert model_name(explicit, "code") == "openai:gpt-4o"
