@@ -51,11 +51,13 @@ def test_paper2code_events() -> None:
                                                           "gated_mixer_paper.md")}, context)
     _shape(events, "paper2code")
     stages = [(e["stage"], e.get("total")) for e in events if e["event"] == "stage"]
-    assert [s for s, _ in stages] == ["load", "summaries", "datasets", "code"]
+    assert [s for s, _ in stages] == ["load", "summaries", "datasets", "code", "check"]
     assert dict(stages)["summaries"] == 3
     assert _units(events, "summaries") == [0, 1, 2]
     assert all(e["ok"] and e["tokens"] > 0 for e in events
                if e["event"] == "unit_done" and e["stage"] == "summaries")
+    (check,) = [e for e in events if e["event"] == "unit_done" and e["stage"] == "check"]
+    assert check["ok"] is True and "error" not in check
     calls = [e for e in events if e["event"] == "call_finished"]
     assert len(calls) == 5 and {c["task"] for c in calls} == {
         "summarize_chunk", "recommend_datasets", "write_code"}
