@@ -113,7 +113,7 @@ def evaluate(model, batch) -> float:
 
 if __name__ == "__main__":
     torch.manual_seed(0)
-    config = Config(...)  # tiny sizes: the smoke run must finish in seconds
+    config = Config()  # the paper's values; if sizes are large, use small ones here instead
     model = Model(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     for step in range(3):
@@ -270,6 +270,9 @@ REPAIR_HINTS: tuple[tuple[str, str], ...] = (
     ("__main__", "Add an `if __name__ == \"__main__\":` block that trains 3 steps on random "
      "tensors and prints the loss of each."),
     ("CUDA", "Run on the CPU only."),
+    ("only `...`", "Write the function's body in full: compute and return what its docstring "
+     "says."),
+    ("'ellipsis'", "A `...` placeholder is still in the code: replace it with real values."),
 )
 
 

@@ -10,6 +10,10 @@ it does not take (`Config(vocab=...)`, `load_config(vocab=...)`) fails at run ti
 per run. Found statically, every such field is reported at once. Small models rarely manage
 to add them when asked, so `add_config_fields` declares them: with the value a call passed,
 else a small placeholder chosen by the name (`placeholder`), each marked in the code.
+
+Skeleton leftovers: a model filling in a skeleton sometimes keeps its `...`. A call such as
+`Config(...)` becomes `Config()` (`drop_placeholder_calls`); a function whose body is still
+`...` is reported (`placeholder_findings`), since only the model can write it.
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ __all__ = [
     "add_known_imports",
     "config_findings",
     "config_gap",
+    "drop_placeholder_calls",
     "placeholder",
+    "placeholder_findings",
 ]
 
 KNOWN_IMPORTS: dict[str, str] = {
@@ -285,3 +291,62 @@ def collapse_repeats(source: str, *, min_repeats: int = 4, max_period: int = 4) 
     if not dropped:
         return source, 0
     return "\n".join(out) + ("\n" if source.endswith("\n") else ""), dropped
+
+
+def _is_ellipsis(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and node.value is Ellipsis
+
+
+def drop_placeholder_calls(source: str) -> tuple[str, list[str]]:
+    """`Name(...)` calls copied from a skeleton, where `...` was meant to be filled in,
+    rewritten as `Name()` (the defaults); and the calls rewritten, as `Name(...) -> Name()`."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return source, []
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)
+             and len(node.args) == 1 and not node.keywords and _is_ellipsis(node.args[0])
+             and node.end_lineno is not None and node.end_col_offset is not None]
+    if not calls:
+        return source, []
+    lines = source.splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+
+    def offset(line: int, col: int) -> int:  # ast columns count UTF-8 bytes
+        text = lines[line - 1].encode("utf-8")[:col].decode("utf-8", errors="ignore")
+        return starts[line - 1] + len(text)
+
+    done: list[str] = []
+    for call in sorted(calls, key=lambda c: (c.lineno, c.col_offset), reverse=True):
+        assert call.end_lineno is not None and call.end_col_offset is not None
+        func = ast.get_source_segment(source, call.func) or ""
+        begin = offset(call.lineno, call.col_offset)
+        end = offset(call.end_lineno, call.end_col_offset)
+        source = source[:begin] + f"{func}()" + source[end:]
+        done.append(f"{func}(...) -> {func}()")
+    return source, done[::-1]
+
+
+def placeholder_findings(source: str, path: str) -> list[Finding]:
+    """Functions whose whole body (after a docstring) is `...`: a skeleton part left empty,
+    which returns None where the code expects a value."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        body = node.body
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                and isinstance(body[0].value.value, str):
+            body = body[1:]
+        if len(body) == 1 and isinstance(body[0], ast.Expr) and _is_ellipsis(body[0].value):
+            found.append(Finding(path=path, kind="placeholder", line=node.lineno,
+                                 col=node.col_offset + 1, blocking=True,
+                                 message=f"function {node.name!r} is not written: its body is "
+                                         "only `...`"))
+    return found

@@ -151,6 +151,37 @@ def test_undeclared_config_fields_are_declared_without_a_repair_call(
             "value\n") in outcome.values["result"]["code"]
 
 
+def test_skeleton_leftovers_are_filled_or_sent_to_repair(
+    run_paper: Runner, example_paper: Path
+) -> None:
+    leftovers = textwrap.dedent("""\
+        from dataclasses import dataclass
+
+
+        @dataclass
+        class Config:
+            steps: int = 3
+
+
+        def loss_at(step: int) -> float:
+            \"\"\"The loss.\"\"\"
+            ...
+
+
+        if __name__ == "__main__":
+            config = Config(...)
+            for step in range(config.steps):
+                print("loss", loss_at(step))
+        """)
+    model = coder(leftovers, GOOD)
+    outcome = run_paper(example_paper, model, validate=True)
+    first = validation(outcome)["history"][0]
+    assert first["auto_fixes"] == ["main.py: Config(...) -> Config()"]
+    assert first["error"] == ("main.py:9:1: function 'loss_at' is not written: its body is "
+                              "only `...`")
+    assert "Hint: Write the function's body in full" in model.calls_for("repair_code")[0].last
+
+
 def test_a_runtime_error_is_caught_by_the_smoke_run_and_repaired(
     run_paper: Runner, example_paper: Path
 ) -> None:

@@ -140,3 +140,34 @@ def test_a_looping_block_is_kept_once_with_a_note() -> None:
     assert collapse_repeats(CODE) == (CODE, 0)
     three = "x = 1\n" * 3
     assert collapse_repeats(three) == (three, 0)
+
+
+def test_skeleton_placeholders_are_filled_or_reported() -> None:
+    from chunkwise.text.code_fixes import drop_placeholder_calls, placeholder_findings
+
+    source = textwrap.dedent('''\
+        config = Config(...)  # tiny sizes
+        model = Model(Config(...), name="é")
+        view = x[..., 0]
+        keep = Config(..., 2)
+
+
+        def forward(self, inputs):
+            """The model."""
+            ...
+
+
+        def stub():
+            return ...
+        ''')
+    fixed, done = drop_placeholder_calls(source)
+    assert done == ["Config(...) -> Config()", "Config(...) -> Config()"]
+    assert fixed.splitlines()[:4] == [
+        "config = Config()  # tiny sizes", 'model = Model(Config(), name="é")',
+        "view = x[..., 0]", "keep = Config(..., 2)",
+    ]
+    (finding,) = placeholder_findings(fixed, "model.py")
+    assert finding.render() == ("model.py:7:1: function 'forward' is not written: its body "
+                                "is only `...`")
+    assert finding.blocking and finding.kind == "placeholder"
+    assert drop_placeholder_calls("def broken(:\n") == ("def broken(:\n", [])

@@ -34,7 +34,9 @@ from chunkwise.text.code_fixes import (
     add_known_imports,
     config_findings,
     config_gap,
+    drop_placeholder_calls,
     placeholder,
+    placeholder_findings,
 )
 from chunkwise.text.code_outline import has_main_guard
 
@@ -55,10 +57,14 @@ def clean_output(text: str) -> str:
 
 
 def auto_fix(texts: dict[str, str]) -> dict[str, list[str]]:
-    """Fix in place, without a model call, the slips `text.code_fixes` knows: a lost
-    well-known import, a config field the code uses but never declared. The lines added,
-    by file."""
+    """Fix in place, without a model call, the slips `text.code_fixes` knows: a skeleton's
+    `Config(...)` kept as it was, a lost well-known import, a config field the code uses but
+    never declared. What was changed, by file."""
     added: dict[str, list[str]] = {}
+    for path, text in texts.items():
+        if path.endswith(".py"):
+            texts[path], calls = drop_placeholder_calls(text)
+            added[path] = calls
     undefined: dict[str, list[str]] = {}
     for finding in check_files(texts).findings:
         if finding.check == "UndefinedName" and (match := _UNDEFINED.search(finding.message)):
@@ -118,6 +124,9 @@ def check_code(state: Paper2CodeState, runtime: Runtime[Paper2CodeContext]) -> d
     # like the static check, a file that does not compile gets only its syntax finding
     if not any(f.kind == "syntax" for f in findings):
         findings += config_findings(texts)
+        for path, text in texts.items():
+            if path.endswith(".py"):
+                findings += placeholder_findings(text, path)
         if (missing := entry_finding(texts)) is not None:
             findings.append(missing)
     passed = all(not f.blocking for f in findings)
