@@ -92,7 +92,7 @@ def write_code(state: Paper2CodeState, runtime: Runtime[Paper2CodeContext]) -> d
     started = time.monotonic()
     try:
         reply = ctx.client("code", ctx.code_model).complete(
-            single_file_messages(state, ctx), task="write_code"
+            single_file_messages(state, ctx), task="write_code", item=0
         )
     except ModelCallError as exc:
         unit_done("code", ok=False, error=str(exc))

@@ -127,6 +127,7 @@ def repair_code(state: Paper2CodeState, runtime: Runtime[Paper2CodeContext]) -> 
                     entry=path == ENTRY_POINT, local_files=bool(others),
                 ),
                 task="repair_code",
+                item=round_number,
             )
         except ModelCallError as exc:
             unit_done(name, index, ok=False, error=str(exc))

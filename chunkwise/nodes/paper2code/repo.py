@@ -116,10 +116,19 @@ def plan_of(state: Paper2CodeState) -> RepoPlan:
     return plan
 
 
+def file_order(state: Paper2CodeState) -> list[str]:
+    """The files to write: the plan's order, then the README."""
+    return [f.path for f in plan_of(state).files] + [README]
+
+
 def next_file(state: Paper2CodeState) -> str | None:
-    """The next file to write (planned order, then the README), or None when all are."""
-    order = [f.path for f in plan_of(state).files] + [README]
-    return next((path for path in order if path not in state["draft_files"]), None)
+    """The next file to write, or None when all are."""
+    return next((path for path in file_order(state) if path not in state["draft_files"]), None)
+
+
+def file_index(state: Paper2CodeState, path: str) -> int:
+    """The file's place in the writing order (the `item` its call is tagged with)."""
+    return file_order(state).index(path)
 
 
 def write_repo_file(
@@ -145,7 +154,7 @@ def write_repo_file(
         messages = repo_file_messages(state, ctx, path, written)
     started = time.monotonic()
     try:
-        reply = client.complete(messages, task="write_file")
+        reply = client.complete(messages, task="write_file", item=file_index(state, path))
     except ModelCallError as exc:
         unit_done(f"write {path}", ok=False, error=str(exc))
         return {"failure": f"writing {path} failed: {exc}"}
