@@ -1,9 +1,12 @@
 """paper2code with --validate over five papers: does the generated code parse, pass the static
 check and run (before and after repair)?
 
-Papers: the bundled example, two more short papers in examples/, `../shared/papers/attention`
-(LaTeX) and a Dive into Deep Learning chapter (`../shared/corpus/textbook/lstm.md`); those
-from ../shared are skipped when it is absent. Run (slow on the local model: serialise it):
+Papers: the bundled example, two more short papers in examples/, and excerpts of
+`../shared/papers/attention` (LaTeX: abstract, introduction, model architecture, training) and of
+a Dive into Deep Learning chapter (`../shared/corpus/textbook/lstm.md`: the model, without the
+implementation sections), written to the work folder at run time (a 1.5B model on two cores
+takes minutes per thousand words). Those from ../shared are skipped when it is absent. Run (slow
+on the local model: serialise it):
 
     flock /tmp/chunkwise-heavy.lock python -m benchmarks.paper2code_quality \
         [--model SPEC] [--max-repairs 3] [--work DIR] [--only NAME ...]
@@ -25,13 +28,26 @@ from chunkwise.api.paper2code import ChunkedPyTorchGenerator
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
-PAPERS: tuple[tuple[str, Path], ...] = (
-    ("gated_mixer (example)", REPO / "examples" / "gated_mixer_paper.md"),
-    ("gated_residual_tabular", REPO / "examples" / "gated_residual_tabular_paper.md"),
-    ("keyword_spotting", REPO / "examples" / "keyword_spotting_paper.md"),
-    ("attention (../shared)", SHARED / "papers" / "attention" / "Transformer_cleaned.tex"),
-    ("d2l lstm (../shared)", SHARED / "corpus" / "textbook" / "lstm.md"),
+# (name, file, the 1-based inclusive line ranges to keep, or () for the whole file)
+PAPERS: tuple[tuple[str, Path, tuple[tuple[int, int], ...]], ...] = (
+    ("gated_mixer (example)", REPO / "examples" / "gated_mixer_paper.md", ()),
+    ("gated_residual_tabular", REPO / "examples" / "gated_residual_tabular_paper.md", ()),
+    ("keyword_spotting", REPO / "examples" / "keyword_spotting_paper.md", ()),
+    ("attention (../shared, excerpt)",
+     SHARED / "papers" / "attention" / "Transformer_cleaned.tex", ((1, 19), (30, 147), (191, 218))),
+    ("d2l_lstm (../shared, excerpt)", SHARED / "corpus" / "textbook" / "lstm.md", ((1, 237),)),
 )
+
+
+def excerpt(paper: Path, ranges: tuple[tuple[int, int], ...], work: Path) -> Path:
+    """The paper itself, or its kept line ranges written beside the run's other files."""
+    if not ranges:
+        return paper
+    lines = paper.read_text("utf-8").splitlines()
+    kept = [line for first, last in ranges for line in lines[first - 1:last]]
+    target = work / f"excerpt-{paper.name}"
+    target.write_text("\n".join(kept) + "\n", "utf-8")
+    return target
 
 
 def _yes(flag: bool | None) -> str:
@@ -81,7 +97,7 @@ def main() -> None:
     parser.add_argument("--work", help="keep runs, cache and outputs here (default: temporary)")
     parser.add_argument("--only", nargs="*", help="paper names (prefixes) to run")
     args = parser.parse_args()
-    papers = [(n, p) for n, p in PAPERS if p.exists()
+    papers = [(n, p, r) for n, p, r in PAPERS if p.exists()
               and (not args.only or any(n.startswith(o) for o in args.only))]
     with tempfile.TemporaryDirectory() as temporary:
         work = Path(args.work or temporary)
@@ -91,8 +107,8 @@ def main() -> None:
         print("|---|---|---|---|---|---|---|---|")
         totals = {"parses": 0, "static": 0, "before": 0, "after": 0}
         rounds, seconds = 0, 0.0
-        for name, paper in papers:
-            result = run_paper(name, paper, work, args)
+        for name, paper, ranges in papers:
+            result = run_paper(name, excerpt(paper, ranges, work), work, args)
             line, facts = row(name, result)
             print(line, flush=True)
             for key, value in facts.items():

@@ -276,6 +276,11 @@ REPAIR_HINTS: tuple[tuple[str, str], ...] = (
 )
 
 
+# Reply cap for one code file: the rules ask for under 200 lines (about 2,000 tokens); a reply
+# past this is a small model repeating itself, which costs minutes locally and is cut anyway.
+CODE_REPLY_TOKENS = 3000
+
+
 def repair_hints(error: str, limit: int = 3) -> list[str]:
     """The advice whose pattern the error contains, in table order, without repeats."""
     hints: list[str] = []

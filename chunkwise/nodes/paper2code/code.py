@@ -11,7 +11,7 @@ from langgraph.runtime import Runtime
 
 from chunkwise.models.retry import ModelCallError
 from chunkwise.nodes.paper2code.combine import join_notes
-from chunkwise.prompts.paper2code import code_messages, dataset_messages
+from chunkwise.prompts.paper2code import CODE_REPLY_TOKENS, code_messages, dataset_messages
 from chunkwise.runtime.progress import announce_stage, unit_done
 from chunkwise.state.paper2code import (
     ENTRY_POINT,
@@ -92,7 +92,8 @@ def write_code(state: Paper2CodeState, runtime: Runtime[Paper2CodeContext]) -> d
     started = time.monotonic()
     try:
         reply = ctx.client("code", ctx.code_model).complete(
-            single_file_messages(state, ctx), task="write_code", item=0
+            single_file_messages(state, ctx), task="write_code", item=0,
+            max_tokens=CODE_REPLY_TOKENS,
         )
     except ModelCallError as exc:
         unit_done("code", ok=False, error=str(exc))

@@ -25,7 +25,12 @@ from chunkwise.nodes.paper2code.code import extract_code, single_file_messages
 from chunkwise.nodes.paper2code.combine import join_notes
 from chunkwise.nodes.paper2code.context_fit import fit_notes, show_files
 from chunkwise.nodes.paper2code.repo import CONFIG_FILES, repo_file_messages
-from chunkwise.prompts.paper2code import SMOKE_STAGE, STATIC_STAGE, repair_messages
+from chunkwise.prompts.paper2code import (
+    CODE_REPLY_TOKENS,
+    SMOKE_STAGE,
+    STATIC_STAGE,
+    repair_messages,
+)
 from chunkwise.runtime.blobs import BlobStore
 from chunkwise.runtime.progress import announce_stage, unit_done
 from chunkwise.state.paper2code import (
@@ -128,6 +133,7 @@ def repair_code(state: Paper2CodeState, runtime: Runtime[Paper2CodeContext]) -> 
                 ),
                 task="repair_code",
                 item=round_number,
+                max_tokens=CODE_REPLY_TOKENS,
             )
         except ModelCallError as exc:
             unit_done(name, index, ok=False, error=str(exc))

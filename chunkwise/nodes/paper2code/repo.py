@@ -25,7 +25,12 @@ from chunkwise.nodes.paper2code.config_files import (
     render_config_yaml,
 )
 from chunkwise.nodes.paper2code.context_fit import fit_notes, show_files
-from chunkwise.prompts.paper2code import file_messages, plan_messages, readme_messages
+from chunkwise.prompts.paper2code import (
+    CODE_REPLY_TOKENS,
+    file_messages,
+    plan_messages,
+    readme_messages,
+)
 from chunkwise.runtime.progress import announce_stage, unit_done
 from chunkwise.state.paper2code import (
     ENTRY_POINT,
@@ -154,7 +159,8 @@ def write_repo_file(
         messages = repo_file_messages(state, ctx, path, written)
     started = time.monotonic()
     try:
-        reply = client.complete(messages, task="write_file", item=file_index(state, path))
+        reply = client.complete(messages, task="write_file", item=file_index(state, path),
+                                max_tokens=None if path == README else CODE_REPLY_TOKENS)
     except ModelCallError as exc:
         unit_done(f"write {path}", ok=False, error=str(exc))
         return {"failure": f"writing {path} failed: {exc}"}
