@@ -122,6 +122,13 @@ if __name__ == "__main__":
     print(f"evaluation: {evaluate(model, synthetic_batch(config, 4)):.4f}")
 ```'''
 
+
+
+def skeleton_source() -> str:
+    """The skeleton as Python source (what a looped, cut-off file is completed with)."""
+    return CODE_SKELETON.removeprefix("```python\n").removesuffix("```")
+
+
 CODE_TEMPLATE = """Paper: {title}
 
 Notes on the whole paper:

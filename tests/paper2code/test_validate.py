@@ -199,10 +199,31 @@ def test_a_runtime_error_is_caught_by_the_smoke_run_and_repaired(
     assert "chunkwise-sandbox-" not in prompt
 
 
-def test_a_file_that_looped_is_written_again_not_repaired(
+def test_a_file_cut_off_while_looping_is_salvaged_and_its_missing_parts_repaired(
     run_paper: Runner, example_paper: Path
 ) -> None:
-    looped = "import torch\nlayers = torch.nn.Sequential(\n" + "    torch.nn.ReLU(),\n" * 40
+    looped = ("import torch\n\n\nclass Model(torch.nn.Module):\n    def __init__(self, config):\n"
+              "        super().__init__()\n        self.layers = torch.nn.Sequential(\n"
+              + "            torch.nn.ReLU(),\n" * 40 + "            torch.nn.Re\n")
+    model = coder(looped, GOOD)
+    outcome = run_paper(example_paper, model)
+    check = validation(outcome)
+    assert check["passed"] and check["repairs"] == 1
+    first = attempts(outcome)[0]
+    assert first.static_passed is False and any("looped from line" in fix
+                                                for fix in first.auto_fixes)
+    assert {f.kind for f in first.findings if f.blocking} == {"placeholder"}
+    (repair,) = model.calls_for("repair_code")
+    shown = repair.last.split("Here is main.py:")[1].split("main.py fails")[0]
+    assert shown.count("torch.nn.ReLU(),") == 1  # the loop cut, its bracket closed
+    assert "def forward(self, inputs):" in shown and "def train_step(" in shown
+    assert "function 'train_step' is not written" in repair.last
+
+
+def test_a_looped_file_that_cannot_be_salvaged_is_written_again_not_repaired(
+    run_paper: Runner, example_paper: Path
+) -> None:
+    looped = 'import torch\nHELP = """\n' + "Train the model.\n" * 40  # cut inside a string
     model = coder(looped, GOOD)
     outcome = run_paper(example_paper, model)
     check = validation(outcome)

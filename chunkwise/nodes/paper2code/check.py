@@ -1,7 +1,8 @@
 """Check the current draft: the static check always, the sandboxed smoke run with --validate.
 
 Before checking, the slips `text.code_fixes` can fix without a model call are fixed (a lost
-well-known import, an undeclared config field) and recorded on the attempt.
+well-known import, an undeclared config field, a file cut off while looping: see
+`text.code_salvage`) and recorded on the attempt.
 
 Each check records one `CodeAttempt` (findings, smoke outcome, blob keys of the files), so the
 repair loop's history is in the checkpoint and the best attempt can be kept. Generated code is
@@ -18,6 +19,7 @@ from typing import Any, Literal
 from langgraph.runtime import Runtime
 
 from chunkwise.models.secrets import redact
+from chunkwise.prompts.paper2code import skeleton_source
 from chunkwise.runtime.blobs import BlobStore
 from chunkwise.runtime.progress import announce_stage, unit_done
 from chunkwise.runtime.sandbox import run_sandboxed
@@ -39,6 +41,7 @@ from chunkwise.text.code_fixes import (
     placeholder_findings,
 )
 from chunkwise.text.code_outline import has_main_guard
+from chunkwise.text.code_salvage import salvage_looped
 
 MAX_FINDINGS = 40  # kept per attempt, blocking ones first
 NO_LOSS = ("the smoke run printed no loss: the __main__ block must train a few steps and print "
@@ -56,15 +59,21 @@ def clean_output(text: str) -> str:
     return _SITE_PACKAGES.sub("site-packages/", _SANDBOX_DIR.sub("", redact(text)))
 
 
-def auto_fix(texts: dict[str, str]) -> dict[str, list[str]]:
-    """Fix in place, without a model call, the slips `text.code_fixes` knows: a skeleton's
-    `Config(...)` kept as it was, a lost well-known import, a config field the code uses but
-    never declared. What was changed, by file."""
+def auto_fix(texts: dict[str, str], skeleton: str | None = None) -> dict[str, list[str]]:
+    """Fix in place, without a model call, the slips `text.code_fixes` knows: a file cut off
+    while looping (salvaged; the entry point completed from `skeleton`, the single file's),
+    a skeleton's `Config(...)` kept as it was, a lost well-known import, a config field the
+    code uses but never declared. What was changed, by file."""
     added: dict[str, list[str]] = {}
     for path, text in texts.items():
-        if path.endswith(".py"):
-            texts[path], calls = drop_placeholder_calls(text)
-            added[path] = calls
+        if not path.endswith(".py"):
+            continue
+        salvaged = salvage_looped(text, skeleton if path == ENTRY_POINT else None)
+        if salvaged is not None:
+            text, what = salvaged
+            added[path] = [what]
+        texts[path], calls = drop_placeholder_calls(text)
+        added.setdefault(path, []).extend(calls)
     undefined: dict[str, list[str]] = {}
     for finding in check_files(texts).findings:
         if finding.check == "UndefinedName" and (match := _UNDEFINED.search(finding.message)):
@@ -112,7 +121,7 @@ def check_code(state: Paper2CodeState, runtime: Runtime[Paper2CodeContext]) -> d
     name = "check" if number == 0 else f"check after repair {number}"
     announce_stage(name, 1)
     texts = {path: store.get(key) for path, key in files.items()}
-    added = auto_fix(texts)
+    added = auto_fix(texts, skeleton_source() if ctx.layout == "file" else None)
     files = {**files, **{path: store.put(texts[path]) for path in added}}
     if number and any(files == earlier.files for earlier in state["attempts"]):
         # a repair gave back code already checked (a cached or deterministic answer): checking
