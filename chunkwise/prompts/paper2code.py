@@ -96,12 +96,14 @@ class Model(nn.Module):
 
 
 def synthetic_batch(config: Config, batch_size: int):
-    """Random inputs and targets with the shapes the model expects (stands in for the data)."""
+    """Random inputs and targets with the shapes the model expects (stands in for the data).
+    Class targets: torch.randint(0, num_classes, shape of the logits without their last dim)."""
     ...
 
 
 def train_step(model, optimizer, batch) -> float:
     """One optimisation step with the paper's loss; returns the loss as a float."""
+    # class logits: F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
     ...
 
 
@@ -261,6 +263,15 @@ REPAIR_HINTS: tuple[tuple[str, str], ...] = (
      "forward pass (batch, sequence, features) and reshape or transpose where needed."),
     ("must match the size", "Two tensors' shapes do not match: check each tensor's shape along "
      "the forward pass (batch, sequence, features) and reshape or transpose where needed."),
+    ("target size", "The loss's targets do not fit the logits: class targets have the "
+     "logits' shape without the last dimension, dtype long; flatten both: "
+     "F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))."),
+    ("multi-target not supported", "cross_entropy takes class ids, not one-hot or 2-D "
+     "targets here: flatten both: F.cross_entropy(logits.reshape(-1, logits.size(-1)), "
+     "targets.reshape(-1))."),
+    ("weight of size", "A Conv layer's in_channels does not match its input's dimension 1: "
+     "Conv1d wants (batch, channels, length), so transpose (batch, length, channels) inputs "
+     "with x.transpose(1, 2) first, and back after."),
     ("Expected input batch_size", "The model output and the targets disagree on the batch "
      "size: flatten both the same way before the loss."),
     ("out of range", "An index is out of range: random token ids must be below the vocabulary "

@@ -46,6 +46,11 @@ def test_repair_hints_match_the_error() -> None:
     assert "add the missing field" in repair_hints(attr)[0]
     assert repair_hints("killed: still running at the 120 s wall-clock limit")[0].startswith(
         "The smoke run is too slow")
+    loss = "ValueError: Expected target size [4, 10], got [4, 7]"
+    assert "targets.reshape(-1)" in repair_hints(loss)[0]
+    conv = ("RuntimeError: Given groups=1, weight of size [14, 7, 1], expected input[4, 4, 7] "
+            "to have 7 channels, but got 4 channels instead")
+    assert "transpose" in repair_hints(conv)[0]
     assert repair_hints("something unheard of") == []
     many = "SyntaxError NameError TypeError dtype CUDA undefined name"
     assert len(repair_hints(many)) == 3
