@@ -276,6 +276,9 @@ REPAIR_HINTS: tuple[tuple[str, str], ...] = (
      "size: flatten both the same way before the loss."),
     ("out of range", "An index is out of range: random token ids must be below the vocabulary "
      "size (torch.randint(0, vocab_size, ...)), class targets below the number of classes."),
+    ("Input type (long", "A layer other than nn.Embedding got integer inputs: make such "
+     "inputs float (torch.randn); torch.randint is only for token ids fed to nn.Embedding and "
+     "for class targets."),
     ("dtype", "A tensor has the wrong dtype: embedding inputs and class targets are "
      "torch.long, everything else float32."),
     ("TypeError", "Check each call's arguments against the function's signature."),

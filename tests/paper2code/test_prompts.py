@@ -51,6 +51,8 @@ def test_repair_hints_match_the_error() -> None:
     conv = ("RuntimeError: Given groups=1, weight of size [14, 7, 1], expected input[4, 4, 7] "
             "to have 7 channels, but got 4 channels instead")
     assert "transpose" in repair_hints(conv)[0]
+    long = "RuntimeError: Input type (long int) and bias type (float) should be the same"
+    assert "torch.randn" in repair_hints(long)[0]
     assert repair_hints("something unheard of") == []
     many = "SyntaxError NameError TypeError dtype CUDA undefined name"
     assert len(repair_hints(many)) == 3
