@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from chunkwise.prompts.measure import prompt_tokens
 
@@ -216,6 +216,10 @@ ENTRY_RULE = """- main.py is the entry point: under `if __name__ == "__main__":`
 configuration with `load_config(<field>=<small value>, ...)`, the model, run 3 training steps \
 on random batches, one evaluation, and print the loss at each step. It must finish in seconds."""
 
+UNCHANGED = """That is the same file, unchanged: it still fails with the error above. Change \
+the code where the error points so that it cannot fail that way, and return the complete \
+corrected file in one ```python block."""
+
 LOOPED = """Your previous answer repeated the same lines until it was cut off. Write the file \
 again, complete and short: each layer and statement once, loops for repeated blocks, every \
 bracket closed."""
@@ -371,6 +375,11 @@ def code_messages(
             smoke=SMOKE_RUN, skeleton=CODE_SKELETON, note=f"\n\n{LOOPED}" if rewrite else "",
         )),
     ]
+
+
+def unchanged_followup(messages: list[BaseMessage], answer: str) -> list[BaseMessage]:
+    """The repair conversation again, after an answer that returned the file unchanged."""
+    return [*messages, AIMessage(content=answer), HumanMessage(content=UNCHANGED)]
 
 
 def repair_messages(

@@ -86,9 +86,22 @@ def test_a_repair_that_returns_code_already_checked_ends_the_loop(
     model = coder(NO_PARSE, NO_PARSE)
     outcome = run_paper(example_paper, model, max_repairs=3)
     check = validation(outcome)
-    assert len(model.calls_for("repair_code")) == 1
+    # the file handed back unchanged, the model is told so once; unchanged again, the loop ends
+    first, again = model.calls_for("repair_code")
+    assert "That is the same file, unchanged" in again.last
+    assert again.messages[: len(first.messages)] == first.messages
     assert check["attempts"] == 1 and check["repairs"] == 1  # the round ran; its answer was old
     assert check["stopped"] == "repair round 1 returned code already checked"
+
+
+def test_a_file_handed_back_unchanged_is_asked_for_once_more(
+    run_paper: Runner, example_paper: Path
+) -> None:
+    model = coder(NO_PARSE, NO_PARSE, GOOD)
+    outcome = run_paper(example_paper, model, max_repairs=3)
+    check = validation(outcome)
+    assert check["passed"] and check["repairs"] == 1 and check["attempts"] == 2
+    assert len(model.calls_for("repair_code")) == 2
 
 
 def test_an_undefined_name_is_found_without_running_and_repaired(

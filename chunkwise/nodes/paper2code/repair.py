@@ -1,7 +1,8 @@
 """One repair round: the code model gets each failing file with its error and the notes and
 returns the whole corrected file; the edge after it checks the new draft again. A file that
 does not parse because the model looped (the same lines over and over until its token limit)
-is written again from its original prompt, with a note, instead.
+is written again from its original prompt, with a note, instead. A file handed back unchanged
+is asked for once more, told it was unchanged.
 
 The round works on the last attempt. With static findings it repairs every file that has a
 blocking one; after a failed smoke run it repairs the generated file where the traceback's
@@ -30,6 +31,7 @@ from chunkwise.prompts.paper2code import (
     SMOKE_STAGE,
     STATIC_STAGE,
     repair_messages,
+    unchanged_followup,
 )
 from chunkwise.runtime.blobs import BlobStore
 from chunkwise.runtime.progress import announce_stage, unit_done
@@ -122,25 +124,31 @@ def repair_code(state: Paper2CodeState, runtime: Runtime[Paper2CodeContext]) -> 
             shown = show_files(others, budget // 3, outlined=("config.py",))
             context = f"The repository's other files:\n{shown}\n"
         code = texts.get(path, "")
-        try:
-            reply = client.complete(
-                rewrite_messages(state, ctx, path, texts) if looped(attempt, path, code)
-                else repair_messages(
-                    title=state["paper_title"],
-                    notes=fit_notes(notes, budget, context, code, error),
-                    path=path, code=code, stage=stage, error=error, context=context,
-                    entry=path == ENTRY_POINT, local_files=bool(others),
-                ),
-                task="repair_code",
-                item=round_number,
-                max_tokens=CODE_REPLY_TOKENS,
+        messages = (
+            rewrite_messages(state, ctx, path, texts) if looped(attempt, path, code)
+            else repair_messages(
+                title=state["paper_title"],
+                notes=fit_notes(notes, budget, context, code, error),
+                path=path, code=code, stage=stage, error=error, context=context,
+                entry=path == ENTRY_POINT, local_files=bool(others),
             )
+        )
+        try:
+            reply = client.complete(messages, task="repair_code", item=round_number,
+                                    max_tokens=CODE_REPLY_TOKENS)
+            usage = usage + reply.usage
+            fixed = extract_code(reply.text)
+            if fixed.strip() == code.strip():
+                # a small model often hands the file back as it was; told so, it changes it
+                reply = client.complete(unchanged_followup(messages, reply.text),
+                                        task="repair_code", item=round_number,
+                                        max_tokens=CODE_REPLY_TOKENS)
+                usage = usage + reply.usage
+                fixed = extract_code(reply.text)
         except ModelCallError as exc:
             unit_done(name, index, ok=False, error=str(exc))
             return {"repair_stopped": f"repair round {round_number} failed: {exc}",
                     "usage": usage}
-        usage = usage + reply.usage
-        fixed = extract_code(reply.text)
         if fixed.strip():
             texts[path] = fixed
             files[path] = store.put(fixed)
