@@ -13,9 +13,14 @@ from chunkwise.errors import ChunkwiseError, InputError
 from chunkwise.graphs.paper2code import PIPELINE
 from chunkwise.models.defaults import resolve_spec
 from chunkwise.models.settings import ModelSettings, chunk_processing_delay
+from chunkwise.runtime.blobs import open_blob_store
 from chunkwise.runtime.paths import blob_location_for, default_checkpoint_db
 from chunkwise.runtime.runner import EventHandler, new_run_id, run_pipeline
-from chunkwise.state.paper2code import Paper2CodeContext
+from chunkwise.state.paper2code import (
+    DEFAULT_MAX_REPAIRS,
+    DEFAULT_VALIDATE_TIMEOUT,
+    Paper2CodeContext,
+)
 from chunkwise.text.loaders import PaperSource
 
 DEFAULT_DELAY = 2.0  # the seed's CHUNK_PROCESSING_DELAY
@@ -26,6 +31,8 @@ class ChunkedPyTorchGenerator:
 
     `use_haiku_for_chunks=False` summarizes with the code model as well. Models default as the
     CLI's do (flags > env > credentials > local model); pass a spec or a chat model to choose.
+    `validate=True` runs the code's smoke run in a sandbox (needs chunkwise[validate]);
+    `layout="repo"` plans a repository, whose files the result lists with their texts.
     """
 
     def __init__(
@@ -45,6 +52,10 @@ class ChunkedPyTorchGenerator:
         papers_dir: str | None = None,
         paper_source: PaperSource | None = None,
         on_event: EventHandler | None = None,
+        layout: Literal["file", "repo"] = "file",
+        validate: bool = False,
+        validate_timeout: float = DEFAULT_VALIDATE_TIMEOUT,
+        max_repairs: int = DEFAULT_MAX_REPAIRS,
     ) -> None:
         if not use_haiku_for_chunks and chunk_model is None:
             chunk_model = code_model if code_model is not None else resolve_spec("code").spec
@@ -67,6 +78,10 @@ class ChunkedPyTorchGenerator:
             min_success_ratio=min_success_ratio,
             paper_source=paper_source,
             blob_store=blob_location_for(self.checkpoint_db),
+            layout=layout,
+            validate=validate,
+            validate_timeout=validate_timeout,
+            max_repairs=max_repairs,
             **({"papers_dir": papers_dir} if papers_dir else {}),
         )
 
@@ -90,7 +105,12 @@ class ChunkedPyTorchGenerator:
                 max_concurrency=self.concurrency,
                 on_event=self.on_event,
             )
-            return outcome.require_result().to_dict()
+            result = outcome.require_result().to_dict()
+            if result.get("files"):  # --layout repo: the texts, which state keeps as keys
+                store = open_blob_store(self.context.blob_store)
+                for item in result["files"]:
+                    item["text"] = store.get(item["key"])
+            return result
         except ChunkwiseError as exc:
             return {"success": False, "paper_id": paper_id or "", "error": str(exc),
                     "run_id": run_id}

@@ -1,5 +1,6 @@
 """paper2code: a long research paper -> section-aware chunks -> parallel summaries ->
-combined notes (collapsed while too long) -> dataset recommendation -> one PyTorch file.
+combined notes (collapsed while too long) -> dataset recommendation -> one PyTorch file (or a
+planned repository, file by file) -> static check [and sandboxed smoke run] -> repair rounds.
 
 `PIPELINE` describes it for the runner; `graph` is compiled without a checkpointer so Studio
 and host systems attach their own. The CLI and `ChunkedPyTorchGenerator` run it under SQLite
@@ -13,10 +14,18 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 
 from chunkwise.nodes.paper2code.assess import assess_summaries, route_after_assess
-from chunkwise.nodes.paper2code.code import recommend_datasets, write_code
+from chunkwise.nodes.paper2code.check import check_code, route_after_check
+from chunkwise.nodes.paper2code.code import (
+    recommend_datasets,
+    route_after_writing,
+    route_layout,
+    write_code,
+)
 from chunkwise.nodes.paper2code.combine import collapse_summaries, combine_summaries, route_notes
 from chunkwise.nodes.paper2code.finalize import finalize
 from chunkwise.nodes.paper2code.load import load_paper
+from chunkwise.nodes.paper2code.repair import repair_code, route_after_repair
+from chunkwise.nodes.paper2code.repo import plan_repo, route_repo_files, write_repo_file
 from chunkwise.nodes.paper2code.split import split_paper
 from chunkwise.nodes.paper2code.summarize import dispatch_summaries, send_chunks, summarize_chunk
 from chunkwise.runtime.pipeline import Pipeline
@@ -47,6 +56,10 @@ def build_graph() -> StateGraph[Any, Any, Any, Any]:
     builder.add_node(collapse_summaries)
     builder.add_node(recommend_datasets)
     builder.add_node(write_code)
+    builder.add_node(plan_repo)
+    builder.add_node(write_repo_file)
+    builder.add_node(check_code)
+    builder.add_node(repair_code)
     builder.add_node(finalize)
 
     builder.add_edge(START, "load_paper")
@@ -63,8 +76,16 @@ def build_graph() -> StateGraph[Any, Any, Any, Any]:
         builder.add_conditional_edges(
             node, route_notes, ["collapse_summaries", "recommend_datasets", "finalize"]
         )
-    builder.add_edge("recommend_datasets", "write_code")
-    builder.add_edge("write_code", "finalize")
+    builder.add_conditional_edges("recommend_datasets", route_layout, ["write_code", "plan_repo"])
+    builder.add_conditional_edges("write_code", route_after_writing, ["check_code", "finalize"])
+    # --layout repo: one step per file, so a resumed run writes only the files still missing
+    for node in ("plan_repo", "write_repo_file"):
+        builder.add_conditional_edges(
+            node, route_repo_files, ["write_repo_file", "check_code", "finalize"]
+        )
+    # the repair loop: one checkpoint per check and per repair round
+    builder.add_conditional_edges("check_code", route_after_check, ["repair_code", "finalize"])
+    builder.add_conditional_edges("repair_code", route_after_repair, ["check_code", "finalize"])
     builder.add_edge("finalize", END)
     return builder
 
@@ -72,7 +93,8 @@ def build_graph() -> StateGraph[Any, Any, Any, Any]:
 PIPELINE = Pipeline(
     name="paper2code",
     description="A long research paper -> chunk summaries in parallel -> combined notes -> "
-    "dataset recommendations and one complete PyTorch file.",
+    "dataset recommendations and PyTorch code (one file or a repository), checked, "
+    "optionally run in a sandbox, and repaired from its errors.",
     build=build_graph,
     context_type=Paper2CodeContext,
     result_type=Paper2CodeResult,

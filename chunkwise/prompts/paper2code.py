@@ -1,4 +1,5 @@
-"""Prompts for paper2code: chunk summaries, collapse merges, datasets, and the code file.
+"""Prompts for paper2code: chunk summaries, collapse merges, datasets, the code (one file, or a
+planned repository file by file) and its repair.
 
 Sectioned and explicit so that a small local model follows them as well as a large one: each
 prompt names the output sections it expects and says what to leave out.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from chunkwise.prompts.measure import prompt_tokens
 
@@ -56,23 +57,262 @@ each fits and where to get it (library id or URL), and the preprocessing needed.
 CODE_SYSTEM = """You are an expert PyTorch engineer. You write one complete, runnable Python \
 file that implements a research paper faithfully. Output only the code in one ```python block."""
 
+# Rules every generated file follows, so that the static check and the smoke run can pass.
+CODE_RULES = """- Import only torch, numpy and the Python standard library{locals}. No \
+torchvision, datasets, transformers, pandas or other packages; no downloads, no files to read.
+- Every name you use must be defined or imported; use only attributes your classes define.
+- Keep it short (under 200 lines): build repeated layers with a loop, never write the same \
+line twice.
+- Run on the CPU."""
+
+SMOKE_RUN = """`if __name__ == "__main__":` runs a tiny end-to-end check in seconds: tiny sizes \
+(small dimensions, 2 layers, short sequences, batch of 4), 3 training steps on random tensors \
+of the right shapes, one evaluation, and a printed loss at each step."""
+
+CODE_SKELETON = '''```python
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class Config:
+    # every hyperparameter the paper gives, with its value (section or equation in a comment)
+    ...
+
+
+class Model(nn.Module):
+    """The paper's architecture: every module, equation and shape."""
+
+    def __init__(self, config: Config):
+        super().__init__()
+        ...
+
+    def forward(self, inputs):
+        ...
+
+
+def synthetic_batch(config: Config, batch_size: int):
+    """Random inputs and targets with the shapes the model expects (stands in for the data).
+    Class targets: torch.randint(0, num_classes, shape of the logits without their last dim)."""
+    ...
+
+
+def train_step(model, optimizer, batch) -> float:
+    """One optimisation step with the paper's loss; returns the loss as a float."""
+    # class logits: F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
+    ...
+
+
+@torch.no_grad()
+def evaluate(model, batch) -> float:
+    """The paper's evaluation metric (or the loss) on one batch."""
+    ...
+
+
+if __name__ == "__main__":
+    torch.manual_seed(0)
+    config = Config()  # the paper's values; if sizes are large, use small ones here instead
+    model = Model(config)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for step in range(3):
+        loss = train_step(model, optimizer, synthetic_batch(config, 4))
+        print(f"step {step}: loss {loss:.4f}")
+    print(f"evaluation: {evaluate(model, synthetic_batch(config, 4)):.4f}")
+```'''
+
+
+
+def skeleton_source() -> str:
+    """The skeleton as Python source (what a looped, cut-off file is completed with)."""
+    return CODE_SKELETON.removeprefix("```python\n").removesuffix("```")
+
+
 CODE_TEMPLATE = """Paper: {title}
 
 Notes on the whole paper:
 {notes}
 
-Recommended dataset: {dataset} (task: {task}).
+Recommended dataset: {dataset} (task: {task}), for real training later; the smoke run uses \
+random tensors.
 
-Write ONE complete Python file that:
-1. Imports only torch, the standard library and, if needed, numpy.
-2. Defines a config dataclass with the paper's hyperparameters.
-3. Implements the model exactly as described (every module, equation and shape).
-4. Implements the loss, the optimizer and schedule, a training loop and an evaluation function.
-5. Has a data section that loads {dataset} when available and otherwise random tensors of the \
-right shapes.
-6. Ends with `if __name__ == "__main__":` that runs a short smoke test on random data \
-(a few steps, tiny sizes) and prints the loss.
-Comment each part with the paper section or equation it implements."""
+Write ONE complete Python file that implements this paper. Rules:
+{rules}
+- {smoke}
+- Comment each part with the paper section or equation it implements.
+
+Fill in this skeleton completely (keep its names; replace every `...`):
+{skeleton}{note}"""
+
+# Where a repaired file failed, as the repair prompt says it: "{path} fails {stage}:".
+STATIC_STAGE = "the static check (nothing ran yet)"
+SMOKE_STAGE = "when it runs (`python main.py`, random data, tiny sizes)"
+
+REPAIR_SYSTEM = """You fix a Python file that fails. You get notes on the paper it implements, \
+the error and the file. Return the whole corrected file in one ```python block, changing only \
+what the error needs."""
+
+REPAIR_TEMPLATE = """Paper: {title}
+
+Notes on the paper (for reference):
+{notes}
+{context}
+Here is {path}:
+```python
+{code}
+```
+
+{path} fails {stage}:
+{error}
+{hints}
+Fix that error. Return the complete corrected {path} in one ```python block: keep every \
+import, decorator, class and function it still needs. Rules:
+{rules}
+{entry_rule}"""
+
+PLAN_SYSTEM = """You plan a small PyTorch repository that implements a research paper: which \
+files it has, in which order they are written, and the paper's hyperparameters."""
+
+PLAN_TEMPLATE = """Paper: {title}
+
+Notes on the paper:
+{notes}
+
+1. List the Python files of a small repository implementing this paper, in dependency order \
+(a file imports only files listed before it), each with one sentence on its purpose and its \
+kind. Use these files unless the paper clearly needs another: model.py (kind model: the \
+architecture), data.py (kind data: random batches of the right shapes, standing in for \
+{dataset}), train.py (kind train: loss, optimizer, schedule, one training step), evaluate.py \
+(kind evaluate: the evaluation metric), main.py (kind entry, last: a tiny end-to-end run). \
+config.py, config.yaml and README.md are written separately: do not list them.
+2. List every hyperparameter the notes give: its name as a Python identifier (d_model, \
+num_layers, learning_rate), its value as written, and what it controls."""
+
+FILE_SYSTEM = """You write one file of a small PyTorch repository that implements a research \
+paper. Output only that file's code in one ```python block."""
+
+FILE_TEMPLATE = """Paper: {title}
+
+Notes on the paper:
+{notes}
+
+The repository, files in dependency order:
+{plan}
+
+Files written so far:
+{previous}
+
+Write {path}: {purpose}
+Rules:
+{rules}
+- Hyperparameters come from `from config import Config, load_config` (the fields of Config \
+above); do not invent fields.
+{entry_rule}{note}"""
+
+ENTRY_RULE = """- main.py is the entry point: under `if __name__ == "__main__":` build a tiny \
+configuration with `load_config(<field>=<small value>, ...)`, the model, run 3 training steps \
+on random batches, one evaluation, and print the loss at each step. It must finish in seconds."""
+
+UNCHANGED = """That is the same file, unchanged: it still fails with the error above. Change \
+the code where the error points so that it cannot fail that way, and return the complete \
+corrected file in one ```python block."""
+
+LOOPED = """Your previous answer repeated the same lines until it was cut off. Write the file \
+again, complete and short: each layer and statement once, loops for repeated blocks, every \
+bracket closed."""
+
+README_SYSTEM = """You write the README of a small PyTorch repository that implements a \
+research paper. Output only Markdown."""
+
+README_TEMPLATE = """Paper: {title}
+
+The repository, files in dependency order:
+{plan}
+
+Hyperparameters (config.yaml):
+{config}
+
+Write README.md in at most 250 words: what the repository implements, one line per file, how \
+to run the smoke test (`python main.py`), and how to train on {dataset} instead of random \
+batches."""
+
+# Error-specific advice for a repair: (text in the error, hint). Small models fix a traceback
+# far more often when told what that kind of error usually means.
+REPAIR_HINTS: tuple[tuple[str, str], ...] = (
+    ("SyntaxError", "The file does not parse: check brackets, colons, indentation and that "
+     "every block has a body; return the whole file, not a fragment."),
+    ("IndentationError", "Fix the indentation: 4 spaces per level, every block has a body."),
+    ("undefined name", "Define every name before use or import it; a hyperparameter belongs "
+     "on the config object (config.name), a helper must be written out in full."),
+    ("NameError", "Define every name before use or import it; pass values as arguments "
+     "instead of using variables of another function."),
+    ("has no field", "Add each missing field, with a small default value, to the config "
+     "dataclass (or use a field it has); keep its @dataclass decorator."),
+    ("has no attribute", "Use only attributes the class defines: add the missing field (with "
+     "a default) to the config dataclass or the module's __init__, or use an existing one."),
+    ("takes no arguments", "A class called with arguments needs the @dataclass decorator "
+     "(from dataclasses import dataclass) or an __init__ that takes them."),
+    ("unexpected keyword argument", "Pass only the arguments the function or class declares, "
+     "or add the missing parameter or dataclass field."),
+    ("import of", "Only torch, numpy and the standard library are installed: remove the "
+     "import and write the needed code with torch."),
+    ("No module named", "Only torch, numpy and the standard library are installed: remove the "
+     "import and write the needed code with torch."),
+    ("shapes cannot be multiplied", "A Linear layer's in_features does not match its input's "
+     "last dimension: compute the sizes from the config and check each layer's input shape."),
+    ("size of tensor", "Two tensors' shapes do not match: check each tensor's shape along the "
+     "forward pass (batch, sequence, features) and reshape or transpose where needed."),
+    ("must match the size", "Two tensors' shapes do not match: check each tensor's shape along "
+     "the forward pass (batch, sequence, features) and reshape or transpose where needed."),
+    ("target size", "The loss's targets do not fit the logits: class targets have the "
+     "logits' shape without the last dimension, dtype long; flatten both: "
+     "F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))."),
+    ("multi-target not supported", "cross_entropy takes class ids, not one-hot or 2-D "
+     "targets here: flatten both: F.cross_entropy(logits.reshape(-1, logits.size(-1)), "
+     "targets.reshape(-1))."),
+    ("weight of size", "A Conv layer's in_channels does not match its input's dimension 1: "
+     "Conv1d wants (batch, channels, length), so transpose (batch, length, channels) inputs "
+     "with x.transpose(1, 2) first, and back after."),
+    ("Expected input batch_size", "The model output and the targets disagree on the batch "
+     "size: flatten both the same way before the loss."),
+    ("out of range", "An index is out of range: random token ids must be below the vocabulary "
+     "size (torch.randint(0, vocab_size, ...)), class targets below the number of classes."),
+    ("Input type (long", "A layer other than nn.Embedding got integer inputs: make such "
+     "inputs float (torch.randn); torch.randint is only for token ids fed to nn.Embedding and "
+     "for class targets."),
+    ("dtype", "A tensor has the wrong dtype: embedding inputs and class targets are "
+     "torch.long, everything else float32."),
+    ("TypeError", "Check each call's arguments against the function's signature."),
+    ("wall-clock limit", "The smoke run is too slow or never ends: use tiny sizes, 3 steps and "
+     "loops that end."),
+    ("memory limit", "The smoke run uses too much memory: use tiny sizes (dimension 32, "
+     "sequence 16, batch 4)."),
+    ("printed no loss", "The `if __name__ == \"__main__\":` block must train 3 steps and "
+     "print the loss of each."),
+    ("__main__", "Add an `if __name__ == \"__main__\":` block that trains 3 steps on random "
+     "tensors and prints the loss of each."),
+    ("CUDA", "Run on the CPU only."),
+    ("only `...`", "Write the function's body in full: compute and return what its docstring "
+     "says."),
+    ("'ellipsis'", "A `...` placeholder is still in the code: replace it with real values."),
+)
+
+
+# Reply cap for one code file: the rules ask for under 200 lines (about 2,000 tokens); a reply
+# past this is a small model repeating itself, which costs minutes locally and is cut anyway.
+CODE_REPLY_TOKENS = 3000
+
+
+def repair_hints(error: str, limit: int = 3) -> list[str]:
+    """The advice whose pattern the error contains, in table order, without repeats."""
+    hints: list[str] = []
+    for pattern, hint in REPAIR_HINTS:
+        if pattern in error and hint not in hints:
+            hints.append(hint)
+    return hints[:limit]
 
 
 def notes_word_limit(source_tokens: int) -> int:
@@ -120,10 +360,74 @@ def dataset_messages(*, title: str, notes: str) -> list[BaseMessage]:
     ]
 
 
-def code_messages(*, title: str, notes: str, dataset: str, task: str) -> list[BaseMessage]:
+def _rules(local_files: bool = False) -> str:
+    return CODE_RULES.format(locals=" and the repository's files above" if local_files else "")
+
+
+def code_messages(
+    *, title: str, notes: str, dataset: str, task: str, rewrite: bool = False
+) -> list[BaseMessage]:
+    """The single-file prompt; `rewrite` asks again after an answer that looped."""
     return [
         SystemMessage(CODE_SYSTEM),
-        HumanMessage(CODE_TEMPLATE.format(title=title, notes=notes, dataset=dataset, task=task)),
+        HumanMessage(CODE_TEMPLATE.format(
+            title=title, notes=notes, dataset=dataset, task=task, rules=_rules(),
+            smoke=SMOKE_RUN, skeleton=CODE_SKELETON, note=f"\n\n{LOOPED}" if rewrite else "",
+        )),
+    ]
+
+
+def unchanged_followup(messages: list[BaseMessage], answer: str) -> list[BaseMessage]:
+    """The repair conversation again, after an answer that returned the file unchanged."""
+    return [*messages, AIMessage(content=answer), HumanMessage(content=UNCHANGED)]
+
+
+def repair_messages(
+    *, title: str, notes: str, path: str, code: str, stage: str, error: str,
+    context: str = "", entry: bool = True, local_files: bool = False,
+) -> list[BaseMessage]:
+    """Ask for the whole corrected file; `stage` says where it failed ("the static check",
+    "when it runs"), `context` shows the repository's other files."""
+    return [
+        SystemMessage(REPAIR_SYSTEM),
+        HumanMessage(REPAIR_TEMPLATE.format(
+            title=title, notes=notes, path=path, code=code.rstrip(), stage=stage,
+            error=error.rstrip(),
+            context=f"\n{context.rstrip()}\n" if context else "",
+            hints="".join(f"Hint: {hint}\n" for hint in repair_hints(error)),
+            rules=_rules(local_files),
+            entry_rule=f"- {SMOKE_RUN}" if entry else "",
+        )),
+    ]
+
+
+def plan_messages(*, title: str, notes: str, dataset: str) -> list[BaseMessage]:
+    return [
+        SystemMessage(PLAN_SYSTEM),
+        HumanMessage(PLAN_TEMPLATE.format(title=title, notes=notes, dataset=dataset)),
+    ]
+
+
+def file_messages(
+    *, title: str, notes: str, plan: str, previous: str, path: str, purpose: str, entry: bool,
+    rewrite: bool = False,
+) -> list[BaseMessage]:
+    """One repository file's prompt; `rewrite` asks again after an answer that looped."""
+    return [
+        SystemMessage(FILE_SYSTEM),
+        HumanMessage(FILE_TEMPLATE.format(
+            title=title, notes=notes, plan=plan, previous=previous or "(none yet)", path=path,
+            purpose=purpose, rules=_rules(local_files=True),
+            entry_rule=ENTRY_RULE if entry else "", note=f"\n{LOOPED}" if rewrite else "",
+        )),
+    ]
+
+
+def readme_messages(*, title: str, plan: str, config: str, dataset: str) -> list[BaseMessage]:
+    return [
+        SystemMessage(README_SYSTEM),
+        HumanMessage(README_TEMPLATE.format(title=title, plan=plan, config=config,
+                                            dataset=dataset)),
     ]
 
 
@@ -145,7 +449,20 @@ def chunk_prompt_overhead() -> int:
 
 @cache
 def code_prompt_overhead() -> int:
-    """Tokens of the dataset or code prompt around the notes (the larger of the two)."""
-    datasets = dataset_messages(title="", notes="")
-    code = code_messages(title="", notes="", dataset="", task="")
-    return max(prompt_tokens(datasets), prompt_tokens(code)) + FIELD_RESERVE_TOKENS
+    """Tokens of the code model's prompts around the notes (the largest of them: datasets,
+    code, plan, a repository file, a repair; the files and errors those show come out of the
+    notes' room, `nodes.paper2code.context_fit`)."""
+    prompts = [
+        dataset_messages(title="", notes=""),
+        code_messages(title="", notes="", dataset="", task="", rewrite=True),
+        plan_messages(title="", notes="", dataset=""),
+        file_messages(title="", notes="", plan="", previous="", path="evaluate.py", purpose="",
+                      entry=True, rewrite=True),
+        repair_messages(title="", notes="", path="evaluate.py", code="", stage=SMOKE_STAGE,
+                        error="", context="", entry=True, local_files=True),
+    ]
+    return max(prompt_tokens(p) for p in prompts) + FIELD_RESERVE_TOKENS + REPAIR_HINT_RESERVE
+
+
+# Room for up to three repair hints.
+REPAIR_HINT_RESERVE = 150

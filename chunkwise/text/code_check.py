@@ -59,7 +59,12 @@ __all__ = [
     "local_module_names",
 ]
 
-FindingKind = Literal["syntax", "import", "undefined-name", "pyflakes"]
+# Set by callers' own checks: "entry" (the entry point lacks its `__main__` block),
+# "attribute" (a config field that is read or passed but not declared) and "placeholder" (a
+# function left as `...`), the last two from `text.code_fixes`.
+FindingKind = Literal[
+    "syntax", "import", "undefined-name", "pyflakes", "entry", "attribute", "placeholder"
+]
 
 ALLOWED_THIRD_PARTY = frozenset({"torch", "numpy"})
 

@@ -30,6 +30,7 @@ __all__ = [
     "count_tokens",
     "default_tokenizer",
     "has_offsets",
+    "head_tokens",
     "resolve_tokenizer",
     "tokenizer_name",
 ]
@@ -309,3 +310,12 @@ def tokenizer_name(choice: object) -> str:
 def count_tokens(text: str) -> int:
     """Tokens in `text` under the default tokenizer."""
     return default_tokenizer().count(text)
+
+
+def head_tokens(text: str, limit: int, tokenizer: Tokenizer | None = None) -> str:
+    """The longest prefix of `text` with at most `limit` tokens (cut at a token boundary)."""
+    tok = tokenizer or default_tokenizer()
+    offsets = tok.offsets(text)
+    if len(offsets) <= limit:
+        return text
+    return text[: offsets[max(0, limit)]]

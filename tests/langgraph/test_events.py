@@ -17,7 +17,7 @@ from chunkwise.state.generate import GenerateContext
 from chunkwise.state.paper2code import Paper2CodeContext
 from chunkwise.state.rephrase import RephraseContext
 from tests.generate.support import manual_plan, writer_model
-from tests.paper2code.support import paper_model
+from tests.paper2code.support import GOOD, coder, paper_model
 from tests.rephrase.support import echo
 from tests.rephrase.support import model as rewrite_model
 
@@ -51,14 +51,34 @@ def test_paper2code_events() -> None:
                                                           "gated_mixer_paper.md")}, context)
     _shape(events, "paper2code")
     stages = [(e["stage"], e.get("total")) for e in events if e["event"] == "stage"]
-    assert [s for s, _ in stages] == ["load", "summaries", "datasets", "code"]
+    assert [s for s, _ in stages] == ["load", "summaries", "datasets", "code", "check"]
     assert dict(stages)["summaries"] == 3
     assert _units(events, "summaries") == [0, 1, 2]
     assert all(e["ok"] and e["tokens"] > 0 for e in events
                if e["event"] == "unit_done" and e["stage"] == "summaries")
+    (check,) = [e for e in events if e["event"] == "unit_done" and e["stage"] == "check"]
+    assert check["ok"] is True and "error" not in check
     calls = [e for e in events if e["event"] == "call_finished"]
     assert len(calls) == 5 and {c["task"] for c in calls} == {
         "summarize_chunk", "recommend_datasets", "write_code"}
+
+
+def test_paper2code_repair_events_carry_the_round() -> None:
+    """Code that does not parse: the check fails, one repair round fixes it; the code call is
+    item 0 and each repair call is tagged with its round."""
+    model = coder("def train_step(step:\n    return step\n", GOOD)
+    context = Paper2CodeContext(chunk_model=model, code_model=model, models=SETTINGS,
+                                blob_store=":memory:", num_chunks=2, max_repairs=2)
+    events = _events(paper2code.graph, {"paper_path": str(REPO / "examples" /
+                                                          "gated_mixer_paper.md")}, context)
+    _shape(events, "paper2code")
+    stages = [e["stage"] for e in events if e["event"] == "stage"]
+    assert stages[-3:] == ["check", "repair 1", "check after repair 1"]
+    checks = [e["ok"] for e in events if e["event"] == "unit_done" and "check" in e["stage"]]
+    assert checks == [False, True]
+    calls = {(c["task"], c.get("index")) for c in events if c["event"] == "call_finished"}
+    assert ("write_code", 0) in calls and ("repair_code", 1) in calls
+    assert not {t for t, i in calls if t == "repair_code" and i != 1}
 
 
 def test_rephrase_events() -> None:

@@ -43,7 +43,8 @@ def test_writes_code_and_json_then_resumes_without_calls(
     assert "import torch" in out.read_text()
     result = json.loads(report.read_text())
     assert result["success"] and result["run_id"] == "cli-1" and result["num_chunks"] == 5
-    assert "done: wrote" in _last_line(capsys.readouterr().err)
+    *_, done, code = capsys.readouterr().err.strip().splitlines()
+    assert "done: wrote" in done and code.startswith("code: parses")
     calls = len(scripted.calls)
 
     out.unlink()

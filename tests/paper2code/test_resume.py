@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -80,3 +81,39 @@ def test_checkpoint_db_stays_under_one_and_a_half_times_an_18m_paper(tmp_path: P
     assert result["num_chunks"] > 5
     stored = sum(p.stat().st_size for p in tmp_path.glob("runs*.sqlite*"))
     assert stored < 1.5 * paper.stat().st_size, stored
+
+
+@pytest.mark.timeout(900)
+def test_sigkill_mid_repair_resumes_in_the_same_round(tmp_path: Path, example_paper: Path) -> None:
+    """Killed while repair round 2 waits for the model: the resumed run asks for round 2
+    again and goes on to round 3, but never repeats the summaries, the code or round 1."""
+
+    def worker(hang_at: int) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.paper2code.repair_worker", str(example_paper),
+             str(db), str(log), str(hang_at)],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+
+    db, log = tmp_path / "runs.sqlite", tmp_path / "calls.log"
+    child = worker(hang_at=2)
+    deadline = time.monotonic() + 600
+    while not Path(str(log) + ".hang").exists():
+        assert child.poll() is None, child.stderr.read() if child.stderr else ""
+        assert time.monotonic() < deadline, "worker never reached repair round 2"
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    before = log.read_text().splitlines()
+    assert before == ["summarize", "summarize", "write", "repair 1"]
+
+    resumed = worker(hang_at=0)
+    out, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err
+    after = log.read_text().splitlines()[len(before):]
+    assert after == ["repair 2", "repair 3"]
+    result = json.loads(out)
+    assert result["success"] is True
+    check = result["validation"]
+    assert check["repairs"] == 3 and check["attempts"] == 4 and check["passed"] is False

@@ -1,18 +1,24 @@
-"""The strong model's steps: dataset recommendation, then the PyTorch file."""
+"""The strong model's first steps: dataset recommendation, then the single PyTorch file."""
 
 from __future__ import annotations
 
 import ast
 import time
-from typing import Any
+from typing import Any, Literal
 
+from langchain_core.messages import BaseMessage
 from langgraph.runtime import Runtime
 
 from chunkwise.models.retry import ModelCallError
 from chunkwise.nodes.paper2code.combine import join_notes
-from chunkwise.prompts.paper2code import code_messages, dataset_messages
+from chunkwise.prompts.paper2code import CODE_REPLY_TOKENS, code_messages, dataset_messages
 from chunkwise.runtime.progress import announce_stage, unit_done
-from chunkwise.state.paper2code import DatasetRecommendation, Paper2CodeContext, Paper2CodeState
+from chunkwise.state.paper2code import (
+    ENTRY_POINT,
+    DatasetRecommendation,
+    Paper2CodeContext,
+    Paper2CodeState,
+)
 from chunkwise.text.fences import longest_code
 
 
@@ -29,6 +35,13 @@ def syntax_error(code: str) -> str | None:
     except SyntaxError as exc:
         return f"line {exc.lineno}: {exc.msg}"
     return None
+
+
+def dataset_of(state: Paper2CodeState) -> DatasetRecommendation:
+    """The recommendation (recommend_datasets always sets one, a fallback on failure)."""
+    datasets = state["datasets"]
+    assert datasets is not None
+    return datasets
 
 
 def recommend_datasets(
@@ -52,29 +65,46 @@ def recommend_datasets(
     return {"datasets": reply.value, "usage": reply.usage}
 
 
+def route_layout(
+    state: Paper2CodeState, runtime: Runtime[Paper2CodeContext]
+) -> Literal["plan_repo", "write_code"]:
+    return "plan_repo" if runtime.context.layout == "repo" else "write_code"
+
+
+def single_file_messages(
+    state: Paper2CodeState, ctx: Paper2CodeContext, *, rewrite: bool = False
+) -> list[BaseMessage]:
+    """The single file's prompt (again, with `rewrite`, after an answer that looped)."""
+    datasets = dataset_of(state)
+    return code_messages(
+        title=state["paper_title"],
+        notes=join_notes(ctx.store(), state["summary_keys"]),
+        dataset=datasets.recommended_dataset or "a suitable public dataset",
+        task=datasets.task or "the paper's task",
+        rewrite=rewrite,
+    )
+
+
 def write_code(state: Paper2CodeState, runtime: Runtime[Paper2CodeContext]) -> dict[str, Any]:
+    """The single file; its text goes to the blob store as the first draft to check."""
     ctx = runtime.context
     announce_stage("code", 1)
-    datasets = state["datasets"]
-    assert datasets is not None  # recommend_datasets always sets it, a fallback on failure
-    notes = join_notes(ctx.store(), state["summary_keys"])
     started = time.monotonic()
     try:
         reply = ctx.client("code", ctx.code_model).complete(
-            code_messages(
-                title=state["paper_title"],
-                notes=notes,
-                dataset=datasets.recommended_dataset or "a suitable public dataset",
-                task=datasets.task or "the paper's task",
-            ),
-            task="write_code",
+            single_file_messages(state, ctx), task="write_code", item=0,
+            max_tokens=CODE_REPLY_TOKENS,
         )
     except ModelCallError as exc:
         unit_done("code", ok=False, error=str(exc))
         return {"failure": f"code generation failed: {exc}"}
     unit_done("code", tokens=reply.usage.total_tokens)
     return {
-        "code_key": ctx.store().put(extract_code(reply.text)),
+        "draft_files": {ENTRY_POINT: ctx.store().put(extract_code(reply.text))},
         "final_generation_time": round(time.monotonic() - started, 3),
         "usage": reply.usage,
     }
+
+
+def route_after_writing(state: Paper2CodeState) -> Literal["check_code", "finalize"]:
+    return "finalize" if state["failure"] else "check_code"

@@ -59,6 +59,10 @@ def load_paper(state: Paper2CodeState, runtime: Runtime[Paper2CodeContext]) -> d
         # what a failed run's finalize reads before the nodes that own them have run
         "collapse_rounds": 0,
         "datasets": None,
-        "code_key": None,
+        "plan": None,
+        "draft_files": {},
+        "attempts": [],
+        "repairs": 0,
+        "repair_stopped": None,
         "final_generation_time": 0.0,
     }
