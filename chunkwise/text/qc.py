@@ -12,8 +12,9 @@ What is measured, per section and for the whole text:
 - do-not-include: a forbidden item mentioned;
 - narrative voice: first/second-person pronouns where the plan asks for another voice;
 - premature conclusions: a section before the last one that wraps the text up;
-- repetition: the share of word n-grams that repeat an earlier one, and near-duplicate
-  sentences across sections (Jaccard similarity of word trigrams);
+- repetition: the share of word n-grams that repeat an earlier one, sentences that repeat an
+  earlier sentence of the same section, and near-duplicate sentences across sections (Jaccard
+  similarity of word trigrams), each quoted so a rewrite knows what to drop;
 - length: the LongBench-Write length score S_l against the section's and the plan's target.
 """
 
@@ -34,13 +35,19 @@ __all__ = [
     "contains_phrase",
     "count_phrase",
     "count_words",
+    "drop_repeats",
     "forbidden_mentions",
     "key_point_covered",
     "length_score",
+    "most_repeated_ngram",
+    "names_any",
     "near_duplicates",
     "repeated_ngram_rate",
+    "restates",
+    "self_repeats",
     "sentences",
     "terminology_violations",
+    "trim_unfinished",
     "voice_problem",
     "words_of",
 ]
@@ -216,6 +223,24 @@ def key_point_covered(text: str, point: str, *, threshold: float = 0.6) -> bool:
     return len(wanted & present) / len(wanted) >= threshold
 
 
+def restates(point: str, other: str, *, threshold: float = 0.75) -> bool:
+    """True when two short phrases (key points) say the same thing: the Jaccard similarity of
+    their content words (stemmed) is at least `threshold`, or they are the same words."""
+    mine, theirs = set(_content_stems(point)), set(_content_stems(other))
+    if not mine or not theirs:
+        return words_of(point) == words_of(other)
+    return len(mine & theirs) / len(mine | theirs) >= threshold
+
+
+def names_any(text: str, phrase: str) -> bool:
+    """True when `text` names `phrase`: the phrase itself, or every one of its content words
+    (so a ban on "rate limiting" conflicts with a topic about "rate limits")."""
+    if contains_phrase(text, phrase):
+        return True
+    wanted = set(_content_stems(phrase))
+    return bool(wanted) and wanted <= set(_content_stems(text))
+
+
 # --- plan rules -----------------------------------------------------------------------------
 
 
@@ -314,6 +339,16 @@ def repeated_ngram_rate(text: str, n: int = 5) -> float:
     return repeats / total
 
 
+def most_repeated_ngram(text: str, n: int = 5) -> str | None:
+    """The word n-gram that recurs most often in `text` (None when none recurs)."""
+    words = words_of(text)
+    counts: dict[tuple[str, ...], int] = defaultdict(int)
+    for i in range(len(words) - n + 1):
+        counts[tuple(words[i : i + n])] += 1
+    gram, count = max(counts.items(), key=lambda item: item[1], default=((), 0))
+    return " ".join(gram) if count > 1 else None
+
+
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"'”’)]*\s+|\n\s*\n")
 
 
@@ -379,6 +414,73 @@ def near_duplicates(
     return found
 
 
+def self_repeats(text: str, *, threshold: float = 0.8, min_words: int = 6) -> list[str]:
+    """Sentences of `text` that nearly repeat an earlier sentence of the same text (word-trigram
+    Jaccard at least `threshold`), in order: a small model looping over its own paragraph."""
+    kept: list[frozenset[tuple[str, ...]]] = []
+    found: list[str] = []
+    for sentence, shingles in _shingled_sentences(text, min_words):
+        if any(len(shingles & seen) / len(shingles | seen) >= threshold for seen in kept):
+            found.append(sentence)
+        else:
+            kept.append(shingles)
+    return found
+
+
+def _shingles(sentence: str) -> frozenset[tuple[str, ...]]:
+    words = words_of(sentence)
+    return frozenset(zip(words, words[1:], words[2:], strict=False))
+
+
+def drop_repeats(
+    text: str, earlier: Sequence[str] = (), *, threshold: float = 0.8, min_words: int = 6
+) -> tuple[str, list[str]]:
+    """`text` without the sentences that nearly repeat a sentence of `earlier` texts or an
+    earlier sentence of its own, and the sentences dropped. Paragraphs without a repeat are
+    kept exactly as they were; a paragraph left empty goes."""
+    seen = [shingles for other in earlier for _, shingles in _shingled_sentences(other, min_words)]
+    dropped: list[str] = []
+    paragraphs: list[str] = []
+    for paragraph in re.split(r"\n\s*\n", text.strip()):
+        kept: list[str] = []
+        removed = False
+        for sentence in (s.strip() for s in _SENTENCE_END.split(paragraph) if s and s.strip()):
+            long_enough = len(words_of(sentence)) >= min_words
+            shingles = _shingles(sentence)
+            if long_enough and any(len(shingles & other) / len(shingles | other) >= threshold
+                                   for other in seen):
+                dropped.append(sentence)
+                removed = True
+                continue
+            if long_enough:
+                seen.append(shingles)
+            kept.append(sentence)
+        if not removed:
+            paragraphs.append(paragraph)
+        elif kept:
+            paragraphs.append(" ".join(kept))
+    if not dropped:
+        return text, []
+    return "\n\n".join(paragraphs), dropped
+
+
+_FINISHED = re.compile(r"[.!?。！？:;…][\"'”’)\]*]*\s*$")
+_LAST_STOP = re.compile(r"[.!?。！？][\"'”’)\]*]*(?=\s)")
+
+
+def trim_unfinished(text: str, *, keep: float = 0.6) -> str:
+    """`text` without a last sentence cut off mid-way (a reply that hit its token cap), when
+    at least `keep` of it remains; a text ending in a list item, heading or code is kept."""
+    text = text.rstrip()
+    last_line = text.rsplit("\n", 1)[-1].lstrip()
+    if not text or _FINISHED.search(text) or re.match(r"(?:[-*+>#|`]|\d+[.)])", last_line):
+        return text
+    stops = list(_LAST_STOP.finditer(text))
+    if not stops or stops[-1].end() < keep * len(text):
+        return text
+    return text[: stops[-1].end()].rstrip()
+
+
 # --- one section ----------------------------------------------------------------------------
 
 
@@ -395,7 +497,8 @@ class QCThresholds:
 
 @dataclass
 class SectionCheck:
-    """Deterministic QC of one section; `problems()` lists what a rewrite must fix."""
+    """Deterministic QC of one section; `problems()` lists what a rewrite must fix, quoting the
+    passages it must drop, and `penalty()` ranks attempts (lower is better)."""
 
     index: int
     title: str
@@ -411,6 +514,8 @@ class SectionCheck:
     repeated_ngram_rate: float = 0.0
     ngram: int = 5
     duplicates: list[Duplicate] = field(default_factory=list)
+    self_repeats: list[str] = field(default_factory=list)
+    repeated_ngram: str | None = None
     length_ok: bool = True
     repetition_ok: bool = True
 
@@ -423,13 +528,7 @@ class SectionCheck:
             out.append(f"narrative voice: {self.voice}")
         if self.concludes_early:
             out.append(f'concludes too early ("{self.concludes_early}"): more sections follow')
-        if not self.repetition_ok:
-            rate = f"{self.repeated_ngram_rate:.0%}"
-            out.append(f"repeats itself: {rate} of its word {self.ngram}-grams recur")
-        for dup in self.duplicates[:3]:
-            out.append(
-                f'repeats a sentence of section {dup.other_section + 1}: "{_clip(dup.sentence)}"'
-            )
+        out += self.repetition_problems()
         if not self.length_ok:
             out.append(
                 f"length: {self.words} words for a target of {self.target_words} "
@@ -437,12 +536,34 @@ class SectionCheck:
             )
         return out
 
+    def repetition_problems(self) -> list[str]:
+        """Repeated text, each repeated passage quoted (at most three of each kind)."""
+        out = [
+            f'repeats a sentence of section {dup.other_section + 1}: "{_clip(dup.sentence)}"'
+            for dup in self.duplicates[:3]
+        ]
+        out += [f'repeats its own earlier sentence: "{_clip(s)}"' for s in self.self_repeats[:3]]
+        if not self.repetition_ok:
+            rate = f"{self.repeated_ngram_rate:.0%}"
+            example = f' (e.g. "{self.repeated_ngram}")' if self.repeated_ngram else ""
+            out.append(f"repeats itself: {rate} of its word {self.ngram}-grams recur{example}")
+        return out
+
+    def penalty(self) -> int:
+        """How far the section is from passing: one per problem, every repeated sentence
+        counted, and a length problem weighted by how far off the length is."""
+        points = len(self.problems())
+        points += max(0, len(self.duplicates) - 3) + max(0, len(self.self_repeats) - 3)
+        if not self.length_ok:
+            points += int((100 - self.length_score) // 25)
+        return points
+
     @property
     def passed(self) -> bool:
         return not self.problems()
 
 
-def _clip(text: str, limit: int = 80) -> str:
+def _clip(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -474,6 +595,7 @@ def check_section(
     words = count_words(text)
     score = length_score(target_words, words)
     rate = repeated_ngram_rate(text, limits.ngram)
+    repetition_ok = rate <= limits.max_repeated_ngram_rate
     if duplicates is None:
         texts = [t or "" for t in others]
         while len(texts) <= index:
@@ -501,6 +623,8 @@ def check_section(
         repeated_ngram_rate=round(rate, 4),
         ngram=limits.ngram,
         duplicates=own,
+        self_repeats=self_repeats(text, threshold=limits.duplicate_similarity),
+        repeated_ngram=None if repetition_ok else most_repeated_ngram(text, limits.ngram),
         length_ok=score >= limits.min_length_score,
-        repetition_ok=rate <= limits.max_repeated_ngram_rate,
+        repetition_ok=repetition_ok,
     )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from chunkwise.nodes.generate.common import clean_section
-from chunkwise.nodes.generate.plan import fit_lengths, suggested_sections
+from chunkwise.nodes.generate.plan import suggested_sections
 from chunkwise.state.generate import GenerationPlan, words_for_tokens
+from chunkwise.state.plan_check import fit_lengths
 from chunkwise.text.overlap import tail_tokens
 from chunkwise.text.tokens import TiktokenTokenizer, WhitespaceTokenizer
 from tests.generate.support import manual_plan

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from chunkwise.models.retry import ModelCallError
 from chunkwise.runtime.blobs import BlobStore, read_cached
@@ -21,6 +24,22 @@ OPTIONAL_FAILURES = frozenset({"validation", "unknown", "context_length", "malfo
 
 def can_fall_back(exc: ModelCallError) -> bool:
     return exc.kind in OPTIONAL_FAILURES
+
+
+Node = TypeVar("Node", bound=Callable[..., dict[str, Any]])
+
+
+def timed(node: Node) -> Node:
+    """The node, adding the seconds it took to the run's `seconds` (the report divides them
+    by the words written)."""
+
+    @functools.wraps(node)
+    def run(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        started = time.monotonic()
+        update = node(*args, **kwargs)
+        return {**update, "seconds": time.monotonic() - started}
+
+    return run  # type: ignore[return-value]
 
 
 def plan_of(plan_key: str, ctx: GenerateContext) -> GenerationPlan:

@@ -9,6 +9,7 @@ from langgraph.runtime import Runtime
 
 from chunkwise.models.retry import ModelCallError
 from chunkwise.models.usage import Usage
+from chunkwise.nodes.generate.budget import STRUCTURED_REPLY, fit_prompt
 from chunkwise.nodes.generate.common import (
     can_fall_back,
     check_section,
@@ -69,6 +70,13 @@ def build_report(
             f'{where}: near-duplicate of a sentence in section {d.other_section + 1} '
             f'({d.similarity:.2f}): "{d.sentence[:100]}"' for d in check.duplicates
         ]
+        report.repetition_issues += [f'{where}: repeats its own sentence: "{s[:100]}"'
+                                     for s in check.self_repeats]
+        report.discarded_rewrites += [f"{where}: {n}" for n in record.notes
+                                      if "discarded" in n]
+        report.removed_repeats += [f"{where}: {n}" for n in record.notes if n.startswith(
+            "removed")]
+        report.prompt_trims += [f"{where}: {t}" for t in record.prompt_trims]
         if not check.length_ok:
             report.length_issues.append(
                 f"{where}: {check.words} words for {check.target_words} "
@@ -101,7 +109,16 @@ def build_report(
     report.rejected_revisions = [f"section {r.index + 1}: {r.revision_note}" for r in records
                                  if "rejected" in r.revision_note]
     report.passed = all(c.passed for c in checks)
+    report.largest_prompt_tokens = max((r.prompt_tokens for r in records), default=0)
     return report
+
+
+def add_costs(report: QCReport, usage: Usage, seconds: float) -> None:
+    """Calls and seconds, in all and per 1,000 words written."""
+    report.calls, report.seconds = usage.calls, round(seconds, 1)
+    if report.words:
+        report.calls_per_1000_words = round(1000 * usage.calls / report.words, 1)
+        report.seconds_per_1000_words = round(1000 * seconds / report.words, 1)
 
 
 def _judge(
@@ -111,9 +128,11 @@ def _judge(
     client = ctx.client("judge", ctx.judge_model)
     scores = []
     for section, text in zip(report.sections, texts, strict=True):
+        messages = judge_messages(plan, section.index, text)
+        fitted = fit_prompt(lambda *_, m=messages: m, client=client, reply=STRUCTURED_REPLY,
+                            what=f"the QC judge of section {section.index + 1}")
         try:
-            reply = client.structured(judge_messages(plan, section.index, text), SectionGrade,
-                                      task="qc_judge")
+            reply = client.structured(fitted.messages, SectionGrade, task="qc_judge")
         except ModelCallError as exc:
             if not can_fall_back(exc):
                 raise
@@ -140,9 +159,11 @@ def check_quality(state: GenerateState, runtime: Runtime[GenerateContext]) -> di
     if ctx.qc_judge:
         usage, warnings = _judge(plan, texts, report, ctx)
     report.section_warnings = [*state["warnings"], *warnings, *report.section_warnings]
+    report.context_window = ctx.client("writer", ctx.writer_model).context_window
     final_text = "\n\n".join(texts)
     table = state["table"]
     total_usage = state["usage"] + usage
+    add_costs(report, total_usage, state["seconds"] + time.monotonic() - started)
     result = GenerateResult(
         success=True,
         usage=total_usage,
