@@ -1,6 +1,7 @@
 """What makes a generate plan defeat itself before any section is written.
 
-A plan whose do-not-include list bans its own topic, whose sections share key points, whose
+A plan whose do-not-include list (or a terminology variant to avoid) bans its own topic, whose
+sections share key points, whose
 conclusion only restates its introduction, or whose section lengths do not add up to its total
 makes sections fail QC however well they are written (and rewrites cannot fix them).
 `plan_conflicts` names each conflict in one line: the planner is asked to repair them, a manual
@@ -42,12 +43,23 @@ def _banned_where(plan: GenerationPlan, item: str) -> str | None:
     return None
 
 
+def _avoided_variants(plan: GenerationPlan) -> list[tuple[str, str]]:
+    """(variant, where) for each terminology variant to avoid that the plan itself uses."""
+    return [(variant, where) for variant, use in plan.terminology_preferences.items()
+            if qc.words_of(variant) != qc.words_of(use)
+            and not qc.contains_phrase(use, variant)
+            and (where := _banned_where(plan, variant))]
+
+
 def banned_conflicts(plan: GenerationPlan) -> list[str]:
-    return [
+    out = [
         f"do_not_include {_quote(item)} is named by {where}: a text cannot avoid what it must say"
         for item in plan.do_not_include
         if (where := _banned_where(plan, item))
     ]
+    out += [f"terminology says never to write {_quote(variant)}, but {where} names it"
+            for variant, where in _avoided_variants(plan)]
+    return out
 
 
 def _shared_points(plan: GenerationPlan) -> list[tuple[int, int, str]]:
@@ -132,6 +144,10 @@ def resolve_conflicts(plan: GenerationPlan) -> tuple[GenerationPlan, list[str]]:
     if banned:
         notes.append("dropped from do_not_include (the plan itself needs them): "
                      + ", ".join(_quote(b) for b in banned))
+    variants = [variant for variant, _ in _avoided_variants(plan)]
+    if variants:
+        notes.append("dropped from terminology (the plan itself uses them): "
+                     + ", ".join(_quote(v) for v in variants))
     shared = {(b, point) for _, b, point in _shared_points(plan)}
     sections: list[SectionSpec] = []
     for index, spec in enumerate(plan.sections):
@@ -145,6 +161,8 @@ def resolve_conflicts(plan: GenerationPlan) -> tuple[GenerationPlan, list[str]]:
     plan = plan.model_copy(update={
         "sections": sections or plan.sections[:1],
         "do_not_include": [i for i in plan.do_not_include if i not in banned],
+        "terminology_preferences": {v: u for v, u in plan.terminology_preferences.items()
+                                    if v not in variants},
     })
     if _restated_points(plan):
         last = plan.sections[-1].model_copy(update={"key_points": [CLOSING_POINT]})

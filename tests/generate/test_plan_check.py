@@ -83,3 +83,15 @@ def test_lengths_must_add_up_within_five_percent() -> None:
     settled, notes = resolve_conflicts(_plan(target_total_length=1000))
     assert [s.target_length for s in settled.sections] == [334, 333, 333]
     assert notes == ["section target lengths added up to 600 words; scaled to the plan's 1000"]
+
+
+def test_a_terminology_variant_the_plan_itself_uses_is_a_conflict() -> None:
+    plan = _plan(terminology_preferences={"token bucket": "rate limiter",
+                                          "language model": "language model",
+                                          "LLM": "language model", "API": "API endpoint"})
+    assert plan_conflicts(plan) == [
+        'terminology says never to write "token bucket", but the topic names it']
+    settled, notes = resolve_conflicts(plan)
+    assert settled.terminology_preferences == {"language model": "language model",
+                                               "LLM": "language model", "API": "API endpoint"}
+    assert notes == ['dropped from terminology (the plan itself uses them): "token bucket"']

@@ -115,10 +115,10 @@ def build_report(
 
 def add_costs(report: QCReport, usage: Usage, seconds: float) -> None:
     """Calls and seconds, in all and per 1,000 words written."""
-    report.calls, report.seconds = usage.calls, round(seconds, 1)
+    report.calls, report.seconds = usage.calls, round(seconds, 3)
     if report.words:
         report.calls_per_1000_words = round(1000 * usage.calls / report.words, 1)
-        report.seconds_per_1000_words = round(1000 * seconds / report.words, 1)
+        report.seconds_per_1000_words = round(1000 * seconds / report.words, 3)
 
 
 def _judge(
