@@ -19,6 +19,10 @@ def test_answers_lose_fences_and_a_repeated_title() -> None:
     assert clean_section("The first line is prose.\nMore.", "Part 1") == (
         "The first line is prose.\nMore.")
     assert clean_section("Part 1", "Part 1") == "Part 1"  # nothing else: keep it
+    assert clean_section("Sure! Here is the section:\nBody text.\n\n(Word count: 212)",
+                         "Part 1") == "Body text."
+    assert clean_section("Here is why it matters: a lot.", "Part 1") == (
+        "Here is why it matters: a lot.")  # prose, not a preface
 
 
 def test_tail_tokens_is_a_slice_holding_at_most_the_last_tokens() -> None:

@@ -121,11 +121,20 @@ _HEADING = re.compile(r"^\s*(?:#{1,6}\s*|\*\*)?(?:section\s+\d+\s*[:.\-]\s*)?(.*
                       re.IGNORECASE)
 
 
+_PREFACE = re.compile(r"(?:here(?:'s| is)|sure|certainly|okay|of course)\b[^\n]{0,120}:[ \t]*\n",
+                      re.IGNORECASE)
+_TRAILER = re.compile(r"\n\s*\(?(?:word count|words?)\s*:?\s*\d+\)?\.?\s*$", re.IGNORECASE)
+
+
 def clean_section(text: str, title: str) -> str:
-    """The model's answer as section body: no code fence, no repeated title line."""
+    """The model's answer as section body: no "Here is..." line, no code fence, no repeated
+    title line, no word count at the end."""
     text = text.strip()
+    if (preface := _PREFACE.match(text)) and text[preface.end():].strip():
+        text = text[preface.end():].strip()
     if (inner := unwrap_fence(text)) is not None:
         text = inner.strip()
+    text = _TRAILER.sub("", text).strip()
     first, _, rest = text.partition("\n")
     heading = _HEADING.match(first)
     if heading and rest.strip() and (
