@@ -472,3 +472,28 @@ def test_resume_continues_with_the_section_that_failed(run_generate: Runner,
     calls = len(model.calls)
     again = run_generate(payload, model, run_id="resume-me")
     assert again.status == "finished" and len(model.calls) == calls
+
+
+def test_a_plan_in_far_more_sections_than_asked_is_sent_back_once(run_generate: Runner) -> None:
+    def planner(call: ScriptedCall) -> dict[str, Any]:
+        count = 2 if "Problems in this plan" in call.prompt else 6
+        return {"sections": [{"title": f"Part {i}", "key_points": [f"aspect number {i}"],
+                              "target_length": 1000 // count} for i in range(count)]}
+
+    model = writer_model(plan=planner)
+    result = run_generate(LIGHTHOUSE_BRIEF, model).values["result"]
+    _, repair = model.calls_for("plan_generation")
+    assert ("the plan has 6 sections for 1000 words: write about 2 sections of about 500 words "
+            "each") in repair.last
+    assert [s["target_length"] for s in result["plan"]["sections"]] == [500, 500]
+
+
+def test_a_planner_that_keeps_many_sections_keeps_its_plan(run_generate: Runner) -> None:
+    def planner(call: ScriptedCall) -> dict[str, Any]:
+        return {"sections": [{"title": f"Part {i}", "key_points": [f"aspect number {i}"],
+                              "target_length": 250} for i in range(4)]}
+
+    model = writer_model(plan=planner)
+    result = run_generate(LIGHTHOUSE_BRIEF, model).values["result"]
+    assert len(model.calls_for("plan_generation")) == 2  # sizing is advice: asked once
+    assert len(result["plan"]["sections"]) == 4

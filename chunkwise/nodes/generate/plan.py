@@ -39,6 +39,18 @@ def suggested_sections(target_words: int) -> int:
     return max(1, min(MAX_SECTIONS, round(target_words / WORDS_PER_SECTION)))
 
 
+def sizing_problems(plan: GenerationPlan, suggested: int) -> list[str]:
+    """A planner's plan cut into far more sections than asked: each section costs a write, a
+    state update and a check, and short sections miss their lengths. Advice for the first
+    repair only: a plan is not changed for it."""
+    if len(plan.sections) <= max(suggested + 1, round(1.5 * suggested)):
+        return []
+    each = round(plan.target_total_length / suggested)
+    return [f"the plan has {len(plan.sections)} sections for {plan.target_total_length} words: "
+            f"write about {suggested} section{'s' if suggested != 1 else ''} of about {each} "
+            "words each"]
+
+
 def _from_draft(draft: PlanDraft, state: GenerateState, target_words: int) -> GenerationPlan:
     return GenerationPlan(
         topic=state.get("topic", ""),
@@ -58,10 +70,11 @@ def _planned(
     client: ModelClient, state: GenerateState, target: int
 ) -> tuple[GenerationPlan, Usage, list[str]]:
     """The planner's plan, repaired while it has conflicts; notes say what was settled."""
+    suggested = suggested_sections(target)
     messages = plan_messages(
         topic=state.get("topic", "").strip(), objective=state.get("objective", "").strip(),
         audience=state.get("audience", ""), tone=state.get("tone", ""), target_words=target,
-        sections=suggested_sections(target),
+        sections=suggested,
     )
     try:
         reply = client.structured(messages, PlanDraft, task="plan_generation")
@@ -72,8 +85,10 @@ def _planned(
     usage, draft = reply.usage, reply.value
     plan = _from_draft(draft, state, target)
     notes: list[str] = []
-    for _ in range(PLAN_REPAIRS):
+    for repair in range(PLAN_REPAIRS):
         conflicts = plan_conflicts(plan)
+        if repair == 0:  # advice, given once
+            conflicts += sizing_problems(plan, suggested)
         if not conflicts:
             break
         notes.append("the planner was asked to repair: " + "; ".join(conflicts))
