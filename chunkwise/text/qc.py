@@ -39,10 +39,10 @@ __all__ = [
     "forbidden_mentions",
     "key_point_covered",
     "length_score",
-    "most_repeated_ngram",
     "names_any",
     "near_duplicates",
     "repeated_ngram_rate",
+    "repeated_ngrams",
     "restates",
     "self_repeats",
     "sentences",
@@ -322,31 +322,40 @@ def conclusion_marker(text: str) -> str | None:
 # --- repetition -----------------------------------------------------------------------------
 
 
-def repeated_ngram_rate(text: str, n: int = 5) -> float:
-    """Share of word n-grams that already occurred earlier in the same text (0 when too short)."""
+def _ngrams(text: str, n: int) -> list[tuple[str, ...]]:
     words = words_of(text)
-    total = len(words) - n + 1
-    if total <= 0:
+    return [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+
+
+def repeated_ngram_rate(text: str, n: int = 5, before: Sequence[str] = ()) -> float:
+    """Share of the word n-grams of `text` that already occurred: earlier in `text`, or in the
+    `before` texts (what the reader has read by then). 0 when `text` is too short."""
+    grams = _ngrams(text, n)
+    if not grams:
         return 0.0
-    seen: set[tuple[str, ...]] = set()
+    seen = {gram for other in before for gram in _ngrams(other, n)}
     repeats = 0
-    for i in range(total):
-        gram = tuple(words[i : i + n])
+    for gram in grams:
         if gram in seen:
             repeats += 1
         else:
             seen.add(gram)
-    return repeats / total
+    return repeats / len(grams)
 
 
-def most_repeated_ngram(text: str, n: int = 5) -> str | None:
-    """The word n-gram that recurs most often in `text` (None when none recurs)."""
-    words = words_of(text)
+def repeated_ngrams(
+    text: str, n: int = 5, before: Sequence[str] = (), limit: int = 3
+) -> list[str]:
+    """The word n-grams of `text` that were already used (earlier in it or in `before`), the
+    most repeated first: what a rewrite should say differently."""
+    seen = {gram for other in before for gram in _ngrams(other, n)}
     counts: dict[tuple[str, ...], int] = defaultdict(int)
-    for i in range(len(words) - n + 1):
-        counts[tuple(words[i : i + n])] += 1
-    gram, count = max(counts.items(), key=lambda item: item[1], default=((), 0))
-    return " ".join(gram) if count > 1 else None
+    for gram in _ngrams(text, n):
+        if gram in seen:
+            counts[gram] += 1
+        seen.add(gram)
+    ranked = sorted(counts.items(), key=lambda item: -item[1])
+    return [" ".join(gram) for gram, _ in ranked[:limit]]
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"'”’)]*\s+|\n\s*\n")
@@ -489,7 +498,7 @@ class QCThresholds:
     """When a section fails QC (and is rewritten, while retries remain)."""
 
     min_length_score: float = 60.0
-    max_repeated_ngram_rate: float = 0.08
+    max_repeated_ngram_rate: float = 0.06  # of its 5-grams already used, earlier sections too
     ngram: int = 5
     duplicate_similarity: float = 0.8
     key_point_coverage: float = 0.6
@@ -515,7 +524,7 @@ class SectionCheck:
     ngram: int = 5
     duplicates: list[Duplicate] = field(default_factory=list)
     self_repeats: list[str] = field(default_factory=list)
-    repeated_ngram: str | None = None
+    repeated_phrases: list[str] = field(default_factory=list)
     length_ok: bool = True
     repetition_ok: bool = True
 
@@ -545,8 +554,10 @@ class SectionCheck:
         out += [f'repeats its own earlier sentence: "{_clip(s)}"' for s in self.self_repeats[:3]]
         if not self.repetition_ok:
             rate = f"{self.repeated_ngram_rate:.0%}"
-            example = f' (e.g. "{self.repeated_ngram}")' if self.repeated_ngram else ""
-            out.append(f"repeats itself: {rate} of its word {self.ngram}-grams recur{example}")
+            shown = ", ".join(f'"{p}"' for p in self.repeated_phrases)
+            example = f" (say these differently: {shown})" if shown else ""
+            out.append(f"repeats itself: {rate} of its word {self.ngram}-grams were already "
+                       f"used{example}")
         return out
 
     def penalty(self) -> int:
@@ -587,14 +598,16 @@ def check_section(
     """Check section `index` against its spec, the plan's rules and the other sections.
 
     `others` holds every section's text by index (None or "" where there is none yet, and the
-    entry at `index` is ignored); near-duplicates are reported against any of them. Checking
+    entry at `index` is ignored); near-duplicates are reported against any of them, and the
+    repeated n-gram rate counts what the sections before `index` already used. Checking
     every section of a document, pass `duplicates=near_duplicates(texts)` computed once.
     A section that is not `is_last` must not wrap the text up.
     """
     limits = thresholds or QCThresholds()
     words = count_words(text)
     score = length_score(target_words, words)
-    rate = repeated_ngram_rate(text, limits.ngram)
+    before = [t for t in others[:index] if t]
+    rate = repeated_ngram_rate(text, limits.ngram, before)
     repetition_ok = rate <= limits.max_repeated_ngram_rate
     if duplicates is None:
         texts = [t or "" for t in others]
@@ -624,7 +637,7 @@ def check_section(
         ngram=limits.ngram,
         duplicates=own,
         self_repeats=self_repeats(text, threshold=limits.duplicate_similarity),
-        repeated_ngram=None if repetition_ok else most_repeated_ngram(text, limits.ngram),
+        repeated_phrases=[] if repetition_ok else repeated_ngrams(text, limits.ngram, before),
         length_ok=score >= limits.min_length_score,
         repetition_ok=repetition_ok,
     )

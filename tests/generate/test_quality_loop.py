@@ -59,7 +59,7 @@ def test_a_section_looping_over_its_own_paragraph_is_rewritten_with_the_quote(
     report = run_generate({"manual_plan": manual_plan(2)}, model).values["result"]["qc_report"]
     (rewrite,) = model.calls_for("qc_rewrite")
     assert 'repeats its own earlier sentence: "' in rewrite.prompt
-    assert "repeats itself: " in rewrite.prompt and '(e.g. "' in rewrite.prompt
+    assert "repeats itself: " in rewrite.prompt and "(say these differently: \"" in rewrite.prompt
     assert report["passed"]
 
 

@@ -64,7 +64,8 @@ def build_report(
             report.premature_conclusions.append(f'{where}: "{check.concludes_early}"')
         if not check.repetition_ok:
             report.repetition_issues.append(
-                f"{where}: {check.repeated_ngram_rate:.1%} of word {limits.ngram}-grams repeat"
+                f"{where}: {check.repeated_ngram_rate:.1%} of its word {limits.ngram}-grams were "
+                "already used"
             )
         report.repetition_issues += [
             f'{where}: near-duplicate of a sentence in section {d.other_section + 1} '
