@@ -111,3 +111,26 @@ def test_the_report_gives_calls_and_seconds_per_thousand_words(run_generate: Run
     assert report["calls_per_1000_words"] == round(1000 * report["calls"] / report["words"], 1)
     assert report["seconds"] > 0
     assert report["seconds_per_1000_words"] > 0
+
+
+def test_a_prompt_the_model_still_refuses_for_its_length_is_refitted_not_skipped(
+    run_generate: Runner,
+) -> None:
+    refused: list[int] = []
+
+    def overflow_once(call: ScriptedCall) -> BaseException | None:
+        """The model's own tokenizer counts more than cl100k: section 2's prompt is refused."""
+        if call.task == "section_generation" and section_of(call) == 1 and not refused:
+            refused.append(len(call.prompt))
+            return ValueError("prompt of 8422 tokens exceeds the model's context length")
+        return None
+
+    model = writer_model(state_update=_rich_update, fail=overflow_once)
+    settings = ModelSettings(cache=False, max_attempts=1, context_window=4000)
+    result = run_generate({"manual_plan": manual_plan(3, 250)}, model, models=settings).values[
+        "result"]
+    writes = [c for c in model.calls_for("section_generation") if section_of(c) == 1]
+    assert len(writes) == 2 and len(writes[1].prompt) < refused[0]  # sent again, smaller
+    trims = result["qc_report"]["prompt_trims"]
+    assert any(t.startswith('section 2 "Part 2": refitted into 75% of its') for t in trims)
+    assert result["qc_report"]["passed"]

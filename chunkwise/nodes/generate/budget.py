@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from langchain_core.messages import BaseMessage
 
 from chunkwise.errors import RunFailed
 from chunkwise.models.client import ModelClient
+from chunkwise.models.retry import ModelCallError
 from chunkwise.prompts.generate import SHOWN, Shown
 from chunkwise.prompts.measure import prompt_tokens
 from chunkwise.text.overlap import tail_tokens
@@ -32,6 +34,7 @@ TOKENS_PER_WORD = 1.4
 REPLY_HEADROOM = 1.5
 MIN_REPLY_SHARE = 0.6  # a reply squeezed below this share of what it needs is not worth a call
 STRUCTURED_REPLY = 700  # JSON answers: a state update, a verdict, a grade
+REFIT_SHARE = 0.75  # of what a prompt the model refused although it was fitted had taken
 
 _TABLE_STEPS = (
     SHOWN,
@@ -54,6 +57,7 @@ class Fitted:
     prompt_tokens: int
     max_tokens: int
     trims: tuple[str, ...] = ()
+    window: int = 0  # the whole context window it was fitted against
 
 
 Build = Callable[[Shown, str], list[BaseMessage]]
@@ -88,11 +92,12 @@ def fit_prompt(
     recent: str = "",
     tokenizer: Tokenizer | TokenCodec | None = None,
     what: str = "a prompt",
+    share: float = 1.0,
 ) -> Fitted:
-    """The first of ever smaller versions of a prompt that fits `client` with `reply` tokens
-    of reply room; `build(shown, recent_text)` makes one version. `recent` (the prefix window,
-    cut in `tokenizer`'s tokens) shrinks after the table's older rows."""
-    window = client.context_window
+    """The first of ever smaller versions of a prompt that fits `share` of `client`'s window
+    with `reply` tokens of reply room; `build(shown, recent_text)` makes one version. `recent`
+    (the prefix window, cut in `tokenizer`'s tokens) shrinks after the table's older rows."""
+    window = int(client.context_window * share)
     reply = max(1, min(reply, client.max_output_tokens))
     cut = bool(recent) and tokenizer is not None
     full = _count(recent, tokenizer) if tokenizer is not None and recent else 0
@@ -111,12 +116,33 @@ def fit_prompt(
         size = _measure(messages)
         trims = _trims(shown, prefix, full)
         if size + reply <= window:
-            return Fitted(messages, size, reply, trims)
+            return Fitted(messages, size, reply, trims, client.context_window)
         if number == len(ladder) and size + MIN_REPLY_SHARE * reply <= window:
             return Fitted(messages, size, window - size,
-                          (*trims, f"reply cut to {window - size} tokens"))
+                          (*trims, f"reply cut to {window - size} tokens"), client.context_window)
     raise RunFailed(
         f"{what} needs about {size} tokens even with the state table and prefix window left "
         f"out, plus {reply} for the reply, but {client.name} has {window}: raise "
         "--context-window or shorten the plan's sections"
     )
+
+
+T = TypeVar("T")
+
+
+def call_fitted(fit: Callable[[float], Fitted], send: Callable[[Fitted], T]) -> tuple[T, Fitted]:
+    """`send` the prompt `fit(1.0)` made; if the model still refuses it for its length (its own
+    tokenizer counts more than cl100k does), fit it into `REFIT_SHARE` of the tokens it took
+    (prompt and reply room) and send it once more, so no call is skipped for overflow."""
+    fitted = fit(1.0)
+    try:
+        return send(fitted), fitted
+    except ModelCallError as exc:
+        if exc.kind != "context_length":
+            raise
+    taken = fitted.prompt_tokens + fitted.max_tokens
+    refitted = fit(REFIT_SHARE * taken / max(fitted.window, taken))
+    note = (f"refitted into {REFIT_SHARE:.0%} of its {taken} tokens after the model refused "
+            "its length")
+    refitted = replace(refitted, trims=(*refitted.trims, note))
+    return send(refitted), refitted

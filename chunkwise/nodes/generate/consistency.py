@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from langchain_core.messages import BaseMessage
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
@@ -19,6 +20,7 @@ from chunkwise.models.usage import Usage
 from chunkwise.nodes.generate.budget import (
     STRUCTURED_REPLY,
     Fitted,
+    call_fitted,
     fit_prompt,
     reply_tokens,
 )
@@ -32,6 +34,7 @@ from chunkwise.nodes.generate.common import (
     timed,
 )
 from chunkwise.prompts.generate import (
+    Shown,
     consistency_check_messages,
     later_facts_check_messages,
     revision_messages,
@@ -104,18 +107,19 @@ def _judged(
     if not record.problems and not task["later"]:
         return None
     client = ctx.client("judge", ctx.judge_model)
-    if record.problems:
-        table = read_cached(ctx.store(), task["table_key"], StateTable.model_validate_json)
-        fitted = fit_prompt(
-            lambda shown, _: consistency_check_messages(plan, record.index, table, text, shown),
-            client=client, reply=STRUCTURED_REPLY,
-            what=f"the consistency check of section {record.index + 1}")
-    else:
-        fitted = fit_prompt(
-            lambda *_: later_facts_check_messages(plan, record.index, task["later"], text),
-            client=client, reply=STRUCTURED_REPLY,
-            what=f"the consistency check of section {record.index + 1}")
-    verdict = client.structured(fitted.messages, ConsistencyVerdict, task="consistency_check")
+    table = read_cached(ctx.store(), task["table_key"], StateTable.model_validate_json)
+
+    def build(shown: Shown, _: str) -> list[BaseMessage]:
+        if record.problems:  # failed QC: against the whole record
+            return consistency_check_messages(plan, record.index, table, text, shown)
+        return later_facts_check_messages(plan, record.index, task["later"], text)
+
+    def fit(share: float) -> Fitted:
+        return fit_prompt(build, client=client, reply=STRUCTURED_REPLY, share=share,
+                          what=f"the consistency check of section {record.index + 1}")
+
+    verdict, fitted = call_fitted(fit, lambda f: client.structured(
+        f.messages, ConsistencyVerdict, task="consistency_check"))
     problems = [] if verdict.value.consistent else (
         verdict.value.problems or ["the judge found an unspecified contradiction"])
     return problems, verdict.usage, fitted
@@ -146,12 +150,17 @@ def review_consistency(task: ConsistencyTask, runtime: Runtime[GenerateContext])
     if problems:
         client = ctx.client("writer", ctx.writer_model)
         table = read_cached(store, task["table_key"], StateTable.model_validate_json)  # shared
-        fitted = fit_prompt(
-            lambda shown, _: revision_messages(plan, record.index, table, text, problems, shown),
-            client=client, reply=reply_tokens(count_words(text), client.max_output_tokens),
-            what=f"the revision of section {record.index + 1}")
-        reply = client.complete(fitted.messages, task="consistency_pass",
-                                max_tokens=fitted.max_tokens)
+        room = reply_tokens(count_words(text), client.max_output_tokens)
+
+        def fit(share: float) -> Fitted:
+            return fit_prompt(
+                lambda shown, _: revision_messages(plan, record.index, table, text, problems,
+                                                   shown),
+                client=client, reply=room, share=share,
+                what=f"the revision of section {record.index + 1}")
+
+        reply, fitted = call_fitted(fit, lambda f: client.complete(
+            f.messages, task="consistency_pass", max_tokens=f.max_tokens))
         usage = usage + reply.usage
         fits.append(fitted)
         revised = clean_section(reply.text, record.title)

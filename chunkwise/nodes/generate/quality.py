@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from langchain_core.messages import BaseMessage
 from langgraph.runtime import Runtime
 
+from chunkwise.errors import RunFailed
 from chunkwise.models.retry import ModelCallError
 from chunkwise.models.usage import Usage
-from chunkwise.nodes.generate.budget import STRUCTURED_REPLY, fit_prompt
+from chunkwise.nodes.generate.budget import STRUCTURED_REPLY, Fitted, call_fitted, fit_prompt
 from chunkwise.nodes.generate.common import (
     can_fall_back,
     check_section,
@@ -130,14 +132,22 @@ def _judge(
     scores = []
     for section, text in zip(report.sections, texts, strict=True):
         messages = judge_messages(plan, section.index, text)
-        fitted = fit_prompt(lambda *_, m=messages: m, client=client, reply=STRUCTURED_REPLY,
-                            what=f"the QC judge of section {section.index + 1}")
-        try:
-            reply = client.structured(fitted.messages, SectionGrade, task="qc_judge")
+        what = f"the QC judge of section {section.index + 1}"
+
+        def fit(share: float, messages: list[BaseMessage] = messages, what: str = what) -> Fitted:
+            return fit_prompt(lambda *_: messages, client=client, reply=STRUCTURED_REPLY,
+                              share=share, what=what)
+
+        try:  # optional: a judge that cannot take the section leaves a warning, not a failure
+            reply, _ = call_fitted(fit, lambda f: client.structured(
+                f.messages, SectionGrade, task="qc_judge"))
         except ModelCallError as exc:
             if not can_fall_back(exc):
                 raise
             warnings.append(f"section {section.index + 1}: no judge score ({exc.kind})")
+            continue
+        except RunFailed as exc:
+            warnings.append(f"section {section.index + 1}: no judge score ({exc})")
             continue
         usage = usage + reply.usage
         section.judge_score, section.judge_notes = reply.value.score, reply.value.notes

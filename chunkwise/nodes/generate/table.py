@@ -8,7 +8,7 @@ from langgraph.runtime import Runtime
 
 from chunkwise.models.retry import ModelCallError
 from chunkwise.models.usage import Usage
-from chunkwise.nodes.generate.budget import STRUCTURED_REPLY, fit_prompt
+from chunkwise.nodes.generate.budget import STRUCTURED_REPLY, Fitted, call_fitted, fit_prompt
 from chunkwise.nodes.generate.common import can_fall_back, plan_of, timed
 from chunkwise.prompts.generate import state_update_messages
 from chunkwise.state.generate import (
@@ -106,11 +106,17 @@ def update_table(state: GenerateState, runtime: Runtime[GenerateContext]) -> dic
     text = ctx.store().get(record.text_key)
     usage, warnings = Usage(), list[str]()
     client = ctx.client("writer", ctx.writer_model)
-    fitted = fit_prompt(lambda shown, _: state_update_messages(plan, index, table, text, shown),
-                        client=client, reply=STRUCTURED_REPLY,
-                        what=f"the state update after section {index + 1}")
+
+    def fit(share: float) -> Fitted:
+        return fit_prompt(
+            lambda shown, _: state_update_messages(plan, index, table, text, shown),
+            client=client, reply=STRUCTURED_REPLY, share=share,
+            what=f"the state update after section {index + 1}")
+
+    fitted = fit(1.0)
     try:
-        reply = client.structured(fitted.messages, StateUpdate, task="state_update")
+        reply, fitted = call_fitted(fit, lambda f: client.structured(
+            f.messages, StateUpdate, task="state_update"))
         update, usage = reply.value, reply.usage
     except ModelCallError as exc:
         if not can_fall_back(exc):

@@ -16,7 +16,13 @@ from typing import Any, Literal
 from langgraph.runtime import Runtime
 
 from chunkwise.models.retry import ModelCallError
-from chunkwise.nodes.generate.budget import TOKENS_PER_WORD, fit_prompt, reply_tokens
+from chunkwise.nodes.generate.budget import (
+    TOKENS_PER_WORD,
+    Fitted,
+    call_fitted,
+    fit_prompt,
+    reply_tokens,
+)
 from chunkwise.nodes.generate.common import (
     can_fall_back,
     check_section,
@@ -59,15 +65,19 @@ def write_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> di
     previous = state["draft"]
     if previous is not None and previous.index == index and previous.problems:
         best = store.get(previous.best_key)  # a discarded rewrite is never rewritten again
-        fitted = fit_prompt(
-            lambda shown, text: rewrite_messages(plan, index, table, text, best,
-                                                 previous.problems, qc.count_words(best), shown),
-            client=client, reply=room, recent=recent, tokenizer=tokenizer,
-            what=f"the QC rewrite of section {index + 1}",
-        )
+        problems, words = previous.problems, qc.count_words(best)
+
+        def fit(share: float) -> Fitted:
+            return fit_prompt(
+                lambda shown, text: rewrite_messages(plan, index, table, text, best, problems,
+                                                     words, shown),
+                client=client, reply=room, recent=recent, tokenizer=tokenizer, share=share,
+                what=f"the QC rewrite of section {index + 1}",
+            )
+
         try:
-            reply = client.complete(fitted.messages, task="qc_rewrite",
-                                    max_tokens=fitted.max_tokens)
+            reply, fitted = call_fitted(fit, lambda f: client.complete(
+                f.messages, task="qc_rewrite", max_tokens=f.max_tokens))
         except ModelCallError as exc:
             if not can_fall_back(exc):
                 raise
@@ -78,13 +88,15 @@ def write_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> di
                     "warnings": [f"section {index + 1}: no QC rewrite ({exc})"]}
         draft = previous.model_copy(update={"attempt": previous.attempt + 1, "problems": []})
     else:
-        fitted = fit_prompt(
-            lambda shown, text: section_messages(plan, index, table, text, shown),
-            client=client, reply=room, recent=recent, tokenizer=tokenizer,
-            what=f"section {index + 1}",
-        )
-        reply = client.complete(fitted.messages, task="section_generation",
-                                max_tokens=fitted.max_tokens)
+        def fit(share: float) -> Fitted:
+            return fit_prompt(
+                lambda shown, text: section_messages(plan, index, table, text, shown),
+                client=client, reply=room, recent=recent, tokenizer=tokenizer, share=share,
+                what=f"section {index + 1}",
+            )
+
+        reply, fitted = call_fitted(fit, lambda f: client.complete(
+            f.messages, task="section_generation", max_tokens=f.max_tokens))
         draft = Draft(index=index, attempt=0, text_key="")
     text = qc.trim_unfinished(clean_section(reply.text, spec.title))
     draft = draft.model_copy(update={
