@@ -119,7 +119,7 @@ def _judged(
                           what=f"the consistency check of section {record.index + 1}")
 
     verdict, fitted = call_fitted(fit, lambda f: client.structured(
-        f.messages, ConsistencyVerdict, task="consistency_check"))
+        f.messages, ConsistencyVerdict, task="consistency_check", item=record.index))
     problems = [] if verdict.value.consistent else (
         verdict.value.problems or ["the judge found an unspecified contradiction"])
     return problems, verdict.usage, fitted
@@ -160,7 +160,7 @@ def review_consistency(task: ConsistencyTask, runtime: Runtime[GenerateContext])
                 what=f"the revision of section {record.index + 1}")
 
         reply, fitted = call_fitted(fit, lambda f: client.complete(
-            f.messages, task="consistency_pass", max_tokens=f.max_tokens))
+            f.messages, task="consistency_pass", max_tokens=f.max_tokens, item=record.index))
         usage = usage + reply.usage
         fits.append(fitted)
         revised = clean_section(reply.text, record.title)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from langchain_core.messages import BaseMessage
 from langgraph.runtime import Runtime
 
 from chunkwise.errors import RunFailed
+from chunkwise.models.client import ModelClient, Structured
 from chunkwise.models.retry import ModelCallError
 from chunkwise.models.usage import Usage
 from chunkwise.nodes.generate.budget import STRUCTURED_REPLY, Fitted, call_fitted, fit_prompt
@@ -124,6 +124,22 @@ def add_costs(report: QCReport, usage: Usage, seconds: float) -> None:
         report.seconds_per_1000_words = round(1000 * seconds / report.words, 3)
 
 
+def _grade(
+    client: ModelClient, plan: GenerationPlan, index: int, text: str
+) -> Structured[SectionGrade]:
+    """The judge's grade of one section, its prompt fitted like every other."""
+    messages = judge_messages(plan, index, text)
+
+    def fit(share: float) -> Fitted:
+        return fit_prompt(lambda *_: messages, client=client, reply=STRUCTURED_REPLY,
+                          share=share, what=f"the QC judge of section {index + 1}")
+
+    def send(fitted: Fitted) -> Structured[SectionGrade]:
+        return client.structured(fitted.messages, SectionGrade, task="qc_judge", item=index)
+
+    return call_fitted(fit, send)[0]
+
+
 def _judge(
     plan: GenerationPlan, texts: list[str], report: QCReport, ctx: GenerateContext
 ) -> tuple[Usage, list[str]]:
@@ -131,16 +147,8 @@ def _judge(
     client = ctx.client("judge", ctx.judge_model)
     scores = []
     for section, text in zip(report.sections, texts, strict=True):
-        messages = judge_messages(plan, section.index, text)
-        what = f"the QC judge of section {section.index + 1}"
-
-        def fit(share: float, messages: list[BaseMessage] = messages, what: str = what) -> Fitted:
-            return fit_prompt(lambda *_: messages, client=client, reply=STRUCTURED_REPLY,
-                              share=share, what=what)
-
         try:  # optional: a judge that cannot take the section leaves a warning, not a failure
-            reply, _ = call_fitted(fit, lambda f: client.structured(
-                f.messages, SectionGrade, task="qc_judge"))
+            reply = _grade(client, plan, section.index, text)
         except ModelCallError as exc:
             if not can_fall_back(exc):
                 raise

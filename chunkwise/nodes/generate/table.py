@@ -116,7 +116,7 @@ def update_table(state: GenerateState, runtime: Runtime[GenerateContext]) -> dic
     fitted = fit(1.0)
     try:
         reply, fitted = call_fitted(fit, lambda f: client.structured(
-            f.messages, StateUpdate, task="state_update"))
+            f.messages, StateUpdate, task="state_update", item=index))
         update, usage = reply.value, reply.usage
     except ModelCallError as exc:
         if not can_fall_back(exc):

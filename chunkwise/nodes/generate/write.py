@@ -77,7 +77,7 @@ def write_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> di
 
         try:
             reply, fitted = call_fitted(fit, lambda f: client.complete(
-                f.messages, task="qc_rewrite", max_tokens=f.max_tokens))
+                f.messages, task="qc_rewrite", max_tokens=f.max_tokens, item=index))
         except ModelCallError as exc:
             if not can_fall_back(exc):
                 raise
@@ -96,7 +96,7 @@ def write_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> di
             )
 
         reply, fitted = call_fitted(fit, lambda f: client.complete(
-            f.messages, task="section_generation", max_tokens=f.max_tokens))
+            f.messages, task="section_generation", max_tokens=f.max_tokens, item=index))
         draft = Draft(index=index, attempt=0, text_key="")
     text = qc.trim_unfinished(clean_section(reply.text, spec.title))
     draft = draft.model_copy(update={

@@ -67,7 +67,8 @@ def _judge(
 ) -> tuple[CheckResult, Usage, list[BaseMessage]]:
     """The LLM judge as one more check: its score, and its reasons when below `min_score`."""
     messages = judge_messages(request.style_instruction, request.current_chunk, rewritten)
-    answer = client.structured(messages, RewriteVerdict, task="judge_rewrite")
+    answer = client.structured(messages, RewriteVerdict, task="judge_rewrite",
+                               item=request.chunk_index)
     verdict = answer.value
     reasons = tuple(" ".join(r.split()) for r in verdict.reasons if r.strip())
     passed = verdict.score >= min_score
@@ -105,7 +106,7 @@ def _rewrite_until_verified(
     for attempt in range(ctx.max_retries + 1):
         request = replace(base, feedback=feedback, attempt=attempt)
         messages = rewrite_messages(request)
-        completion = rewriter.complete(messages, task="rewrite")
+        completion = rewriter.complete(messages, task="rewrite", item=base.chunk_index)
         usage = usage + completion.usage
         record.calls += 1
         record.tokens_sent += prompt_tokens(messages, tokenizer)
