@@ -124,7 +124,8 @@ def position_rule(index: int, total: int) -> str:
 def length_rule(words: int) -> str:
     count = paragraphs_for(words)
     return (f"Write about {words} words of plain prose, in {count} paragraph"
-            f"{'s' if count != 1 else ''}.")
+            f"{'s' if count != 1 else ''}: explain each key point in sentences of your own, "
+            "with a reason or an example, rather than listing the points.")
 
 
 def spec_block(spec: SectionSpec, index: int, total: int) -> str:

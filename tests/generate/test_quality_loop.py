@@ -48,6 +48,26 @@ def test_a_writer_that_repeats_the_previous_section_is_rewritten_with_the_quote(
     assert report["repeated_ngram_rate"] < 0.02
 
 
+def test_a_section_that_only_copies_the_text_so_far_is_left_out_not_kept(
+    run_generate: Runner,
+) -> None:
+    def copier(call: ScriptedCall) -> str:  # section 3 copies the text so far, every time
+        match = RECENT.search(call.prompt)
+        if section_of(call) != 2 or match is None:
+            return section_text(call)
+        return match.group(1)
+
+    model = writer_model(write=copier)
+    result = run_generate({"manual_plan": manual_plan(3)}, model).values["result"]
+    assert len(model.calls_for("qc_rewrite")) >= 1  # it was asked to fix it first
+    report = result["qc_report"]
+    assert any(n.startswith('section 3 "Part 3": left out: every sentence repeated earlier text')
+               for n in report["removed_repeats"]), report["removed_repeats"]
+    assert report["near_duplicate_count"] == 0 and report["repeated_ngram_rate"] < 0.02
+    assert [section_of(c) for c in model.calls_for("state_update")] == [0, 1]
+    assert not [c for c in model.calls_for("consistency_pass") if section_of(c) == 2]
+
+
 def test_a_section_looping_over_its_own_paragraph_is_rewritten_with_the_quote(
     run_generate: Runner,
 ) -> None:

@@ -78,7 +78,7 @@ def build_report(
         report.discarded_rewrites += [f"{where}: {n}" for n in record.notes
                                       if "discarded" in n]
         report.removed_repeats += [f"{where}: {n}" for n in record.notes if n.startswith(
-            "removed")]
+            ("removed", "left out"))]
         report.prompt_trims += [f"{where}: {t}" for t in record.prompt_trims]
         if not check.length_ok:
             report.length_issues.append(
@@ -100,7 +100,7 @@ def build_report(
                              for d in check.duplicates],
             passed=check.passed, attempts=record.attempts, revised=record.revised,
         ))
-    joined = "\n\n".join(texts)
+    joined = "\n\n".join(t for t in texts if t.strip())  # a section left out adds no gap
     report.words = qc.count_words(joined)
     report.length_score = round(qc.length_score(plan.target_total_length, report.words), 1)
     report.repeated_ngram_rate = round(qc.repeated_ngram_rate(joined, limits.ngram), 4)
@@ -147,6 +147,8 @@ def _judge(
     client = ctx.client("judge", ctx.judge_model)
     scores = []
     for section, text in zip(report.sections, texts, strict=True):
+        if not text.strip():  # left out: nothing to grade
+            continue
         try:  # optional: a judge that cannot take the section leaves a warning, not a failure
             reply = _grade(client, plan, section.index, text)
         except ModelCallError as exc:
@@ -179,7 +181,7 @@ def check_quality(state: GenerateState, runtime: Runtime[GenerateContext]) -> di
         usage, warnings = _judge(plan, texts, report, ctx)
     report.section_warnings = [*state["warnings"], *warnings, *report.section_warnings]
     report.context_window = ctx.client("writer", ctx.writer_model).context_window
-    final_text = "\n\n".join(texts)
+    final_text = "\n\n".join(t for t in texts if t.strip())
     table = state["table"]
     total_usage = state["usage"] + usage
     add_costs(report, total_usage, state["seconds"] + time.monotonic() - started)

@@ -105,6 +105,8 @@ def update_table(state: GenerateState, runtime: Runtime[GenerateContext]) -> dic
     record = state["sections"][index]
     text = ctx.store().get(record.text_key)
     usage, warnings = Usage(), list[str]()
+    if not text.strip():  # a section left out establishes nothing
+        return {"cursor": index + 1, "usage": usage, "warnings": warnings}
     client = ctx.client("writer", ctx.writer_model)
 
     def fit(share: float) -> Fitted:

@@ -120,20 +120,28 @@ def fixable(plan: GenerationPlan, index: int, check: qc.SectionCheck, reply_cap:
     return out
 
 
+LEFTOVER_SHARE = 0.2  # an attempt keeping less than this after its repeats go is a copy
+
+
 def _finish(
     plan: GenerationPlan, draft: Draft, earlier: list[str], ctx: GenerateContext
 ) -> SectionRecord:
-    """The record of the best attempt, with any repeated sentence it still has taken out."""
+    """The record of the best attempt, with any repeated sentence it still has taken out; an
+    attempt that is (nearly) all a copy of earlier text leaves the section out: a copy adds
+    nothing, and kept it makes the text say everything twice."""
     store = ctx.store()
     key = draft.best_key
     text = store.get(key)
     notes = list(draft.notes)
     limit = thresholds(ctx).duplicate_similarity
     cleaned, dropped = qc.drop_repeats(text, earlier, threshold=limit)
-    if dropped and cleaned.strip():
+    if dropped:
+        if qc.count_words(cleaned) < LEFTOVER_SHARE * qc.count_words(text):
+            cleaned = ""  # the scraps of a copy (a sentence cut at the window's start) go too
         text, key = cleaned, store.put(cleaned)
         shown = "; ".join(f'"{s[:80]}"' for s in dropped[:3])
-        notes.append(f"removed {len(dropped)} repeated sentence(s): {shown}")
+        notes.append(f"removed {len(dropped)} repeated sentence(s): {shown}" if cleaned.strip()
+                     else f"left out: every sentence repeated earlier text ({shown})")
     return SectionRecord(
         index=draft.index,
         title=plan.sections[draft.index].title,
