@@ -328,6 +328,8 @@ def run(args: argparse.Namespace) -> int:
             if totals["flagged"]
             else "all passed verification"
         )
+        if totals.get("unchanged"):
+            flagged += f", {totals['unchanged']} left nearly unchanged by the style"
         say(
             f"done ({style.name}): wrote {output} · {totals['chunks']} parts, {flagged} · "
             f"{totals['retries']} retries · {totals['tokens_sent']} tokens sent for "

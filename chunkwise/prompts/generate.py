@@ -7,10 +7,11 @@ the length in words. Lists are capped so a prompt stays small however long the d
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from chunkwise.state.generate import GenerationPlan, SectionSpec, StateTable
+from chunkwise.state.generate import GenerationPlan, PlanDraft, SectionSpec, StateTable
 
 # How much of the state table a prompt shows (the table stores more: `STORED_*` in
 # `nodes.generate.table`), so a prompt stays small however long the document grows.
@@ -19,6 +20,21 @@ SHOWN_FACTS = 20  # the latest ones
 SHOWN_TERMS = 20
 SHOWN_THREADS = 8
 OUTLINE_NEIGHBOURS = 3  # titles shown before and after the current section
+
+
+@dataclass(frozen=True)
+class Shown:
+    """How much of the state table and the outline a prompt shows; a prompt budget
+    (`nodes.generate.budget`) shrinks these when a prompt would not fit the model."""
+
+    entities: int = SHOWN_ENTITIES
+    facts: int = SHOWN_FACTS
+    terms: int = SHOWN_TERMS
+    threads: int = SHOWN_THREADS
+    outline: int = OUTLINE_NEIGHBOURS
+
+
+SHOWN = Shown()
 
 
 def _bullets(items: Sequence[str], empty: str = "(none)") -> str:
@@ -50,8 +66,12 @@ def rules_block(plan: GenerationPlan) -> str:
     return "\n".join(lines)
 
 
-def table_block(table: StateTable) -> str:
-    """The state table, most recent items first where it is capped."""
+def _latest(items: Sequence[str], count: int) -> list[str]:
+    return list(items[-count:]) if count > 0 else []
+
+
+def table_block(table: StateTable, shown: Shown = SHOWN) -> str:
+    """The state table: the first entities (names keep their first form), the latest facts."""
     if table.sections_done == 0:
         return "Nothing written yet."
     entities = [f"{e.name}: {e.note}" if e.note else e.name for e in table.entities]
@@ -59,19 +79,19 @@ def table_block(table: StateTable) -> str:
         [
             f"Summary so far: {table.summary or '(none)'}",
             "Entities (always use these exact names):",
-            _bullets(entities[:SHOWN_ENTITIES]),
+            _bullets(entities[: shown.entities]),
             "Facts and numbers already stated (do not contradict them):",
-            _bullets(table.facts[-SHOWN_FACTS:]),
-            "Terms in use: " + (", ".join(table.terminology[:SHOWN_TERMS]) or "(none)"),
+            _bullets(_latest(table.facts, shown.facts)),
+            "Terms in use: " + (", ".join(table.terminology[: shown.terms]) or "(none)"),
             "Open threads:",
-            _bullets(table.open_threads[:SHOWN_THREADS]),
+            _bullets(table.open_threads[: shown.threads]),
         ]
     )
 
 
-def outline_block(plan: GenerationPlan, index: int) -> str:
-    lo = max(0, index - OUTLINE_NEIGHBOURS)
-    hi = min(len(plan.sections), index + OUTLINE_NEIGHBOURS + 1)
+def outline_block(plan: GenerationPlan, index: int, neighbours: int = OUTLINE_NEIGHBOURS) -> str:
+    lo = max(0, index - neighbours)
+    hi = min(len(plan.sections), index + neighbours + 1)
     lines = [] if lo == 0 else [f"(sections 1-{lo} done)"]
     for i in range(lo, hi):
         mark = "done" if i < index else ("WRITE NOW" if i == index else "later")
@@ -81,6 +101,13 @@ def outline_block(plan: GenerationPlan, index: int) -> str:
     return "\n".join(lines)
 
 
+WORDS_PER_PARAGRAPH = 90  # a length a small model can follow: paragraphs, not words
+
+
+def paragraphs_for(words: int) -> int:
+    return max(1, round(words / WORDS_PER_PARAGRAPH))
+
+
 def position_rule(index: int, total: int) -> str:
     if total == 1:
         return "This is the whole text: introduce the topic, cover every point, then conclude."
@@ -88,9 +115,17 @@ def position_rule(index: int, total: int) -> str:
         return ("This is the opening section: introduce the topic. Do not conclude; "
                 "more sections follow.")
     if index == total - 1:
-        return "This is the last section: bring the whole text to a close."
+        return ("This is the last section: bring the whole text to a close with what the reader "
+                "should take away or do next. Do not repeat the opening.")
     return ("This is a middle section: do not conclude, do not sum up the whole text, "
             "do not write 'In conclusion'. End so that the next section can follow.")
+
+
+def length_rule(words: int) -> str:
+    count = paragraphs_for(words)
+    return (f"Write about {words} words of plain prose, in {count} paragraph"
+            f"{'s' if count != 1 else ''}: explain each key point in sentences of your own, "
+            "with a reason or an example, rather than listing the points.")
 
 
 def spec_block(spec: SectionSpec, index: int, total: int) -> str:
@@ -118,24 +153,29 @@ _WRITER_SYSTEM = (
     "You write one section of a long text that is written section by section. Follow the plan "
     "and the rules exactly. Output only the body of the section: no title, no heading, no notes."
 )
+_NO_REPEATS = ("Write only new sentences: never repeat a sentence or a paragraph of the text so "
+               "far, and never say the same thing twice in this section.")
+
+
+def _recent_block(recent_text: str) -> str:
+    recent = recent_text.strip() or "(nothing yet: this section starts the text)"
+    return "## End of the text so far\n<<<\n" + recent + "\n>>>"
 
 
 def section_messages(
-    plan: GenerationPlan, index: int, table: StateTable, recent_text: str
+    plan: GenerationPlan, index: int, table: StateTable, recent_text: str, shown: Shown = SHOWN
 ) -> list[BaseMessage]:
     spec = plan.sections[index]
     total = len(plan.sections)
-    recent = recent_text.strip() or "(nothing yet: this section starts the text)"
     body = "\n\n".join(
         [
             "## Rules\n" + rules_block(plan),
-            "## Outline\n" + outline_block(plan, index),
-            "## Record of the text so far\n" + table_block(table),
-            "## End of the text so far\n<<<\n" + recent + "\n>>>",
+            "## Outline\n" + outline_block(plan, index, shown.outline),
+            "## Record of the text so far\n" + table_block(table, shown),
+            _recent_block(recent_text),
             "## Your task\n" + spec_block(spec, index, total),
             "## Remember\n" + position_rule(index, total) + "\nContinue from where the text "
-            "stops; do not repeat what it already says. Write about "
-            f"{spec.target_length} words of plain prose.",
+            "stops. " + _NO_REPEATS + " " + length_rule(spec.target_length),
         ]
     )
     return [SystemMessage(_WRITER_SYSTEM), HumanMessage(body)]
@@ -149,30 +189,36 @@ def rewrite_messages(
     draft: str,
     problems: Sequence[str],
     draft_words: int,
+    shown: Shown = SHOWN,
 ) -> list[BaseMessage]:
-    """A QC rewrite: the same material, the draft, and exactly what to fix."""
+    """A QC rewrite: the same material, the draft, and exactly what to fix (repeated passages
+    quoted in the problems)."""
     spec = plan.sections[index]
     total = len(plan.sections)
-    recent = recent_text.strip() or "(nothing yet: this section starts the text)"
     body = "\n\n".join(
         [
             "## Rules\n" + rules_block(plan),
-            "## Record of the text so far\n" + table_block(table),
-            "## End of the text so far\n<<<\n" + recent + "\n>>>",
+            "## Record of the text so far\n" + table_block(table, shown),
+            _recent_block(recent_text),
             "## Your task\n" + spec_block(spec, index, total),
             f"## Draft ({draft_words} words)\n<<<\n{draft.strip()}\n>>>",
             "## Fix these problems\n" + _bullets(problems),
             "## Remember\n" + position_rule(index, total) + "\nRewrite the whole section so "
-            "that every problem is fixed; keep what is good. Write about "
-            f"{spec.target_length} words. Output only the new section.",
+            "that every problem is fixed; keep what is good and leave out every quoted repeated "
+            "sentence. " + _NO_REPEATS + " " + length_rule(spec.target_length)
+            + " Output only the new section.",
         ]
     )
     return [SystemMessage(_WRITER_SYSTEM), HumanMessage(body)]
 
 
+_PLANNER_SYSTEM = "You plan long texts. Answer with the plan only, as the schema asks."
+
+
 def plan_messages(
     *, topic: str, objective: str, audience: str, tone: str, target_words: int, sections: int
 ) -> list[BaseMessage]:
+    each = max(1, round(target_words / max(1, sections)))
     body = "\n\n".join(
         [
             "## Brief\n"
@@ -180,30 +226,42 @@ def plan_messages(
             f"Audience: {audience or 'general readers'}\nTone: {tone or 'neutral'}\n"
             f"Total length: {target_words} words",
             "## Write a plan\n"
-            f"- About {sections} section{'s' if sections != 1 else ''}, in reading order, each "
-            "with a short title, 2-4 key points, the names it must mention (may be empty), "
-            "constraints (may be empty) and a target_length in words.\n"
+            f"- About {sections} section{'s' if sections != 1 else ''} of about {each} words, "
+            "in reading order, each with a short title, 2-4 key points, the names it must "
+            "mention (may be empty), constraints (may be empty) and a target_length in words.\n"
             f"- The target_length values must add up to {target_words}.\n"
             "- Each section covers new ground: no two sections share a key point.\n"
-            "- Only the last section concludes.\n"
+            "- Only the last section concludes, with takeaways or next steps; it does not "
+            "repeat the first section's points.\n"
             "- terminology: terms to use consistently, each with a variant to avoid "
             "(may be empty).\n"
             "- narrative_voice: e.g. third-person.\n"
-            "- do_not_include: things the text must not mention (may be empty).",
+            "- do_not_include: off-topic things the text must not mention (may be empty). "
+            "Never list a word of the topic, the objective or a key point there: the text "
+            "has to use them.",
         ]
     )
+    return [SystemMessage(_PLANNER_SYSTEM), HumanMessage(body)]
+
+
+def plan_repair_messages(
+    messages: Sequence[BaseMessage], draft: PlanDraft, conflicts: Sequence[str]
+) -> list[BaseMessage]:
+    """The planning conversation, the plan it gave and why the plan defeats itself."""
     return [
-        SystemMessage("You plan long texts. Answer with the plan only, as the schema asks."),
-        HumanMessage(body),
+        *messages,
+        AIMessage(draft.model_dump_json()),
+        HumanMessage("## Problems in this plan\n" + _bullets(conflicts) + "\n\n## Write the "
+                     "whole plan again\nFix every problem above and keep the rest."),
     ]
 
 
 def state_update_messages(
-    plan: GenerationPlan, index: int, table: StateTable, section_text: str
+    plan: GenerationPlan, index: int, table: StateTable, section_text: str, shown: Shown = SHOWN
 ) -> list[BaseMessage]:
     body = "\n\n".join(
         [
-            "## Record so far\n" + table_block(table),
+            "## Record so far\n" + table_block(table, shown),
             quoted_section(plan, index, section_text, "New section"),
             "## Update the record\n"
             "- new_entities: people, places, organisations or named things first introduced "
@@ -220,31 +278,49 @@ def state_update_messages(
     ]
 
 
+_CHECKER_SYSTEM = "You check long texts for consistency. Be strict and brief."
+
+
 def consistency_check_messages(
-    plan: GenerationPlan, index: int, table: StateTable, section_text: str
+    plan: GenerationPlan, index: int, table: StateTable, section_text: str, shown: Shown = SHOWN
 ) -> list[BaseMessage]:
     body = "\n\n".join(
         [
             "## Rules\n" + rules_block(plan),
-            "## Record of the whole text\n" + table_block(table),
+            "## Record of the whole text\n" + table_block(table, shown),
             quoted_section(plan, index, section_text),
             "## Check\nDoes this section contradict the record (names, facts, numbers), break "
             "a terminology rule, switch narrative voice, or mention something it must never "
             "mention? consistent = true if none. Otherwise list each problem in one line.",
         ]
     )
-    return [SystemMessage("You check long texts for consistency. Be strict and brief."),
-            HumanMessage(body)]
+    return [SystemMessage(_CHECKER_SYSTEM), HumanMessage(body)]
+
+
+def later_facts_check_messages(
+    plan: GenerationPlan, index: int, later: Sequence[str], section_text: str
+) -> list[BaseMessage]:
+    """A section that passed QC, checked only against what later sections established."""
+    body = "\n\n".join(
+        [
+            "## Stated later in the text\n" + _bullets(later),
+            quoted_section(plan, index, section_text),
+            "## Check\nDoes this section contradict anything stated later (a name, a fact, a "
+            "number)? consistent = true if it does not. Otherwise list each contradiction in "
+            "one line, quoting both sides.",
+        ]
+    )
+    return [SystemMessage(_CHECKER_SYSTEM), HumanMessage(body)]
 
 
 def revision_messages(
     plan: GenerationPlan, index: int, table: StateTable, section_text: str,
-    problems: Sequence[str],
+    problems: Sequence[str], shown: Shown = SHOWN,
 ) -> list[BaseMessage]:
     body = "\n\n".join(
         [
             "## Rules\n" + rules_block(plan),
-            "## Record of the whole text\n" + table_block(table),
+            "## Record of the whole text\n" + table_block(table, shown),
             quoted_section(plan, index, section_text),
             "## Fix only these problems\n" + _bullets(problems),
             "## Output\nThe corrected section, with every other sentence kept as it is. "

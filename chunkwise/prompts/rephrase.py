@@ -46,6 +46,7 @@ class Style:
     instruction: str
     min_length_ratio: float = 0.5
     max_length_ratio: float = 2.0
+    min_change: float = 0.15  # share of words a rewrite must change (0: may return the text)
 
 
 STYLES: dict[str, Style] = {
@@ -60,6 +61,7 @@ STYLES: dict[str, Style] = {
             "number, date, quotation and technical term stays exactly as it is.",
             0.6,
             1.6,
+            0.0,
         ),
         Style(
             "simpler",
@@ -135,8 +137,10 @@ def resolve_style(name: str | None = None, instruction: str | None = None) -> St
                 " ".join(instruction.split()),
                 base.min_length_ratio,
                 base.max_length_ratio,
+                base.min_change,
             )
-        return Style("custom", "custom", " ".join(instruction.split()), 0.5, 2.0)
+        # a custom instruction may ask for anything, a light touch included
+        return Style("custom", "custom", " ".join(instruction.split()), 0.5, 2.0, 0.0)
     if instruction is not None:
         raise ConfigError("the style instruction is empty; give one, or a style name")
     key = (name or "faithful").strip().lower()
@@ -178,7 +182,8 @@ blocks stay exactly as written.
 rewrite the already-covered source text again.
 5. Keep the structure: headings, paragraphs, lists, quotations, code blocks and equations \
 stay where they are.
-6. Answer with the rewritten text only: no introduction such as "Here is", no notes, no tags, \
+6. Change the wording as the style asks: the text copied back as it is, is not a rewrite.
+7. Answer with the rewritten text only: no introduction such as "Here is", no notes, no tags, \
 no quotation marks around the answer."""
 
 _HEADER = "Part {index} of {total} of the document."

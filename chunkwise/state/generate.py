@@ -28,6 +28,7 @@ from typing_extensions import TypedDict
 from chunkwise.errors import InputError
 from chunkwise.models.usage import Usage, add_usage
 from chunkwise.state.context import BaseContext
+from chunkwise.state.plan_check import plan_conflicts
 from chunkwise.state.result import PipelineResult
 from chunkwise.text.tokens import tokenizer_name
 
@@ -139,13 +140,26 @@ def describe_validation_error(exc: ValidationError) -> str:
     return f"{path or 'plan'}: {message}{more}"
 
 
+def checked_plan(
+    plan: GenerationPlan | dict[str, Any], where: str = "manual plan"
+) -> GenerationPlan:
+    """A manual plan validated field by field and refused, in one line naming `where` and the
+    first problem, when it defeats itself (`state.plan_check.plan_conflicts`)."""
+    try:
+        valid = GenerationPlan.model_validate(plan)
+    except ValidationError as exc:
+        raise InputError(f"{where}: {describe_validation_error(exc)}") from None
+    if conflicts := plan_conflicts(valid):
+        more = f" (+{len(conflicts) - 1} more)" if len(conflicts) > 1 else ""
+        raise InputError(f"{where}: {conflicts[0]}{more}")
+    return valid
+
+
 def manual_plan_payload(
     plan: GenerationPlan | dict[str, Any] | str, where: str = "manual plan"
 ) -> dict[str, Any]:
     """A manual plan (a `GenerationPlan`, a dict or JSON text) as the graph's input value,
-    validated now so a bad plan fails before any model call, in one line naming `where`."""
-    if isinstance(plan, GenerationPlan):
-        return plan.model_dump()
+    checked now (`checked_plan`) so a bad plan fails before any model call."""
     if isinstance(plan, str):
         try:
             plan = json.loads(plan)
@@ -153,12 +167,9 @@ def manual_plan_payload(
             raise InputError(
                 f"{where}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
             ) from None
-    if not isinstance(plan, dict):
+    if not isinstance(plan, (dict, GenerationPlan)):
         raise InputError(f"{where}: the plan must be a JSON object with GenerationPlan fields")
-    try:
-        return GenerationPlan.model_validate(plan).model_dump()
-    except ValidationError as exc:
-        raise InputError(f"{where}: {describe_validation_error(exc)}") from None
+    return checked_plan(plan, where).model_dump()
 
 
 # --- structured outputs -------------------------------------------------------------------------
@@ -268,6 +279,16 @@ class SectionRecord(BaseModel):
     words: int
     attempts: int = 1
     problems: list[str] = Field(default_factory=list, description="QC problems left")
+    notes: list[str] = Field(
+        default_factory=list, description="Rewrites discarded, repeated sentences removed"
+    )
+    prompt_trims: list[str] = Field(
+        default_factory=list, description="What its prompts left out to fit the model"
+    )
+    prompt_tokens: int = Field(default=0, description="Its largest prompt, in tokens")
+    established: list[str] = Field(
+        default_factory=list, description="Facts and names its state update recorded"
+    )
     consistency_checked: bool = False
     consistency_problems: list[str] = Field(default_factory=list)
     revised: bool = False
@@ -276,15 +297,20 @@ class SectionRecord(BaseModel):
 
 class Draft(BaseModel):
     """The current section attempt, between writing and review (`text.attempts` picks the
-    best attempt to keep)."""
+    best attempt to keep, by its QC penalty: `text.qc.SectionCheck.penalty`)."""
 
     index: int
     attempt: int
     text_key: str
-    problems: list[str] = Field(default_factory=list)
+    problems: list[str] = Field(
+        default_factory=list, description="What the next rewrite must fix (of the best attempt)"
+    )
     best_key: str = ""
-    best_problems: int | None = None  # problems of the best attempt so far; None: none reviewed
-    final: bool = False  # no more rewrites (the model could not do one)
+    best_problems: int | None = None  # penalty of the best attempt so far; None: none reviewed
+    final: bool = False  # no more rewrites (the model could not do one, or QC stopped improving)
+    notes: list[str] = Field(default_factory=list)
+    prompt_trims: list[str] = Field(default_factory=list)
+    prompt_tokens: int = 0
 
 
 class SectionQC(BaseModel):
@@ -333,6 +359,21 @@ class QCReport(BaseModel):
     rejected_revisions: list[str] = Field(default_factory=list)
     judge_mean_score: float | None = None
     section_warnings: list[str] = Field(default_factory=list)
+    discarded_rewrites: list[str] = Field(
+        default_factory=list, description="QC rewrites that scored worse than the attempt before"
+    )
+    removed_repeats: list[str] = Field(
+        default_factory=list, description="Repeated sentences taken out of the kept attempts"
+    )
+    prompt_trims: list[str] = Field(
+        default_factory=list, description="What prompts left out to fit the model's window"
+    )
+    context_window: int = 0
+    largest_prompt_tokens: int = 0
+    calls: int = 0
+    seconds: float = 0.0
+    calls_per_1000_words: float = 0.0
+    seconds_per_1000_words: float = 0.0
 
     def has_issues(self) -> bool:
         return not self.passed
@@ -368,8 +409,8 @@ class GenerateOutput(TypedDict):
 
 class GenerateState(GenerateInput):
     """`make_plan` sets every field but these: `draft` moves through the section loop,
-    `sections`, `warnings` and `usage` are reducers (they start empty), `table_key` is set by
-    `dispatch_consistency` and `result` by `check_quality`."""
+    `sections`, `warnings`, `usage` and `seconds` are reducers (they start empty), `table_key`
+    is set by `dispatch_consistency` and `result` by `check_quality`."""
 
     plan_key: str  # the GenerationPlan as JSON in the blob store
     section_count: int
@@ -380,15 +421,18 @@ class GenerateState(GenerateInput):
     table_key: str  # the final table in the blob store, for the consistency branches
     warnings: Annotated[list[str], operator.add]
     usage: Annotated[Usage, add_usage]
+    seconds: Annotated[float, operator.add]  # every step's time (parallel branches add up)
     result: dict[str, Any]
 
 
 class ConsistencyTask(TypedDict):
-    """The `Send` payload of one section's consistency review: keys, never text."""
+    """The `Send` payload of one section's consistency review: keys, never text (`later`
+    holds the short facts later sections established, bounded)."""
 
     record: SectionRecord
     plan_key: str
     table_key: str
+    later: list[str]
 
 
 @dataclass(kw_only=True)

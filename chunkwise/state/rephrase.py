@@ -83,6 +83,11 @@ class PartReport(BaseModel):
     retries: int = 0
     passed: bool = True
     flagged: bool = False
+    unchanged: bool = Field(
+        default=False, description="Nearly unchanged under a style that asks for change, "
+        "after its one retry (kept: every fact is there)"
+    )
+    changed: float = Field(default=0.0, description="Share of its words the rewrite changed")
     checks: list[CheckOutcome] = Field(default_factory=list)
     retry_reasons: list[str] = Field(default_factory=list)
     seconds: float = 0.0
@@ -102,6 +107,9 @@ class PartRecord(PartReport):
 class ReportTotals(BaseModel):
     chunks: int
     flagged: int
+    unchanged: int = 0
+    changed: float = Field(default=0.0, description="Share of words changed, over the parts "
+                           "weighted by their tokens")
     retries: int
     calls: int
     input_tokens: int = Field(description="Tokens of the input text")
@@ -125,6 +133,8 @@ class RephraseReport(BaseModel):
     judge_model: str | None = None
     success: bool = True
     flagged: list[int] = Field(default_factory=list)
+    unchanged: list[int] = Field(default_factory=list, description="Parts the style left "
+                                 "nearly unchanged")
     chunks: list[PartReport] = Field(default_factory=list)
     totals: ReportTotals
 

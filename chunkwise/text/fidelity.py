@@ -13,7 +13,10 @@ to the model on a retry. The built-in checks are:
 - ``repetition``: the rewrite does not repeat passages more often than the source does.
 
 Every check compares the rewrite with its own source, so a rewrite equal to the source passes
-all of them, whatever the text.
+all of them, whatever the text. Whether the style was applied is a separate question, measured
+by `changed_share` and asked by `check_style_change` (a part nearly unchanged under a style that
+asks for change fails it); the rephrase pipeline retries such a part once and reports it, but a
+faithful copy is never a fidelity failure.
 
 Checks are pluggable: any callable ``(ChunkSample) -> CheckResult`` (with an optional ``name``
 attribute) can run beside the built-ins; `run_checks` runs a selection of both.
@@ -25,6 +28,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 from typing import Any, Protocol
 
 from chunkwise.errors import ConfigError
@@ -36,7 +40,11 @@ __all__ = [
     "ChunkSample",
     "FidelityCheck",
     "FidelityLimits",
+    "changed_share",
     "check_name",
+    "check_style_change",
+    "citations_kept",
+    "numbers_kept",
     "resolve_checks",
     "run_checks",
 ]
@@ -56,6 +64,8 @@ class FidelityLimits:
     seam_words: int = 80
     repeat_ngram: int = 8
     repeat_min_excess: int = 3
+    min_change: float = 0.0  # share of words the style asks to change (0: a copy is fine)
+    min_words_for_change: int = 12  # shorter regions may have nothing to change
 
 
 @dataclass(frozen=True)
@@ -319,6 +329,52 @@ def check_repetition(sample: ChunkSample) -> CheckResult:
         False,
         (f'the rewrite repeats itself (e.g. "{example}"); say each thing once',),
     )
+
+
+# --- style -----------------------------------------------------------------------------------
+
+
+def changed_share(source: str, rewritten: str) -> float:
+    """How much of `source` the rewrite changed, from 0 (the same words in the same order) to
+    1 (nothing in common): one minus the similarity of the two word sequences."""
+    a, b = _words(source), _words(rewritten)
+    if not a and not b:
+        return 0.0
+    return 1.0 - SequenceMatcher(None, a, b, autojunk=False).ratio()
+
+
+def check_style_change(sample: ChunkSample) -> CheckResult:
+    """The rewrite changed at least the share of words its style asks for."""
+    limits = sample.limits
+    if limits.min_change <= 0 or len(_words(sample.source)) < limits.min_words_for_change:
+        return CheckResult("style_change", True)
+    share = changed_share(sample.source, sample.rewritten)
+    if share >= limits.min_change:
+        return CheckResult("style_change", True, score=round(share, 3))
+    return CheckResult(
+        "style_change",
+        False,
+        (f"the rewrite is nearly the same as the text (only {share:.0%} of its words changed): "
+         "the style was not applied; rewrite it in the style asked for, keeping every name, "
+         "number and citation",),
+        score=round(share, 3),
+    )
+
+
+def numbers_kept(source: str, rewritten: str) -> tuple[int, int]:
+    """(numbers of `source` found in `rewritten`, numbers of `source`), distinct numbers."""
+    wanted = set(_numbers(source))
+    return len(wanted & set(_numbers(rewritten))), len(wanted)
+
+
+def citations_kept(source: str, rewritten: str) -> tuple[int, int]:
+    """(citations of `source` kept in `rewritten`, citations of `source`)."""
+    labels: dict[str, bool] = {}
+    squeezed = re.sub(r"\s+", "", rewritten)
+    for label, needle in _citations(source):
+        kept = needle in rewritten or needle in squeezed
+        labels[label] = labels.get(label, True) and kept
+    return sum(labels.values()), len(labels)
 
 
 # --- running --------------------------------------------------------------------------------

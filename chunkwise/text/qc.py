@@ -12,8 +12,9 @@ What is measured, per section and for the whole text:
 - do-not-include: a forbidden item mentioned;
 - narrative voice: first/second-person pronouns where the plan asks for another voice;
 - premature conclusions: a section before the last one that wraps the text up;
-- repetition: the share of word n-grams that repeat an earlier one, and near-duplicate
-  sentences across sections (Jaccard similarity of word trigrams);
+- repetition: the share of word n-grams that repeat an earlier one, sentences that repeat an
+  earlier sentence of the same section, and near-duplicate sentences across sections (Jaccard
+  similarity of word trigrams), each quoted so a rewrite knows what to drop;
 - length: the LongBench-Write length score S_l against the section's and the plan's target.
 """
 
@@ -34,13 +35,19 @@ __all__ = [
     "contains_phrase",
     "count_phrase",
     "count_words",
+    "drop_repeats",
     "forbidden_mentions",
     "key_point_covered",
     "length_score",
+    "names_any",
     "near_duplicates",
     "repeated_ngram_rate",
+    "repeated_ngrams",
+    "restates",
+    "self_repeats",
     "sentences",
     "terminology_violations",
+    "trim_unfinished",
     "voice_problem",
     "words_of",
 ]
@@ -216,6 +223,24 @@ def key_point_covered(text: str, point: str, *, threshold: float = 0.6) -> bool:
     return len(wanted & present) / len(wanted) >= threshold
 
 
+def restates(point: str, other: str, *, threshold: float = 0.75) -> bool:
+    """True when two short phrases (key points) say the same thing: the Jaccard similarity of
+    their content words (stemmed) is at least `threshold`, or they are the same words."""
+    mine, theirs = set(_content_stems(point)), set(_content_stems(other))
+    if not mine or not theirs:
+        return words_of(point) == words_of(other)
+    return len(mine & theirs) / len(mine | theirs) >= threshold
+
+
+def names_any(text: str, phrase: str) -> bool:
+    """True when `text` names `phrase`: the phrase itself, or every one of its content words
+    (so a ban on "rate limiting" conflicts with a topic about "rate limits")."""
+    if contains_phrase(text, phrase):
+        return True
+    wanted = set(_content_stems(phrase))
+    return bool(wanted) and wanted <= set(_content_stems(text))
+
+
 # --- plan rules -----------------------------------------------------------------------------
 
 
@@ -297,21 +322,40 @@ def conclusion_marker(text: str) -> str | None:
 # --- repetition -----------------------------------------------------------------------------
 
 
-def repeated_ngram_rate(text: str, n: int = 5) -> float:
-    """Share of word n-grams that already occurred earlier in the same text (0 when too short)."""
+def _ngrams(text: str, n: int) -> list[tuple[str, ...]]:
     words = words_of(text)
-    total = len(words) - n + 1
-    if total <= 0:
+    return [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+
+
+def repeated_ngram_rate(text: str, n: int = 5, before: Sequence[str] = ()) -> float:
+    """Share of the word n-grams of `text` that already occurred: earlier in `text`, or in the
+    `before` texts (what the reader has read by then). 0 when `text` is too short."""
+    grams = _ngrams(text, n)
+    if not grams:
         return 0.0
-    seen: set[tuple[str, ...]] = set()
+    seen = {gram for other in before for gram in _ngrams(other, n)}
     repeats = 0
-    for i in range(total):
-        gram = tuple(words[i : i + n])
+    for gram in grams:
         if gram in seen:
             repeats += 1
         else:
             seen.add(gram)
-    return repeats / total
+    return repeats / len(grams)
+
+
+def repeated_ngrams(
+    text: str, n: int = 5, before: Sequence[str] = (), limit: int = 3
+) -> list[str]:
+    """The word n-grams of `text` that were already used (earlier in it or in `before`), the
+    most repeated first: what a rewrite should say differently."""
+    seen = {gram for other in before for gram in _ngrams(other, n)}
+    counts: dict[tuple[str, ...], int] = defaultdict(int)
+    for gram in _ngrams(text, n):
+        if gram in seen:
+            counts[gram] += 1
+        seen.add(gram)
+    ranked = sorted(counts.items(), key=lambda item: -item[1])
+    return [" ".join(gram) for gram, _ in ranked[:limit]]
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"'”’)]*\s+|\n\s*\n")
@@ -379,6 +423,73 @@ def near_duplicates(
     return found
 
 
+def self_repeats(text: str, *, threshold: float = 0.8, min_words: int = 6) -> list[str]:
+    """Sentences of `text` that nearly repeat an earlier sentence of the same text (word-trigram
+    Jaccard at least `threshold`), in order: a small model looping over its own paragraph."""
+    kept: list[frozenset[tuple[str, ...]]] = []
+    found: list[str] = []
+    for sentence, shingles in _shingled_sentences(text, min_words):
+        if any(len(shingles & seen) / len(shingles | seen) >= threshold for seen in kept):
+            found.append(sentence)
+        else:
+            kept.append(shingles)
+    return found
+
+
+def _shingles(sentence: str) -> frozenset[tuple[str, ...]]:
+    words = words_of(sentence)
+    return frozenset(zip(words, words[1:], words[2:], strict=False))
+
+
+def drop_repeats(
+    text: str, earlier: Sequence[str] = (), *, threshold: float = 0.8, min_words: int = 6
+) -> tuple[str, list[str]]:
+    """`text` without the sentences that nearly repeat a sentence of `earlier` texts or an
+    earlier sentence of its own, and the sentences dropped. Paragraphs without a repeat are
+    kept exactly as they were; a paragraph left empty goes."""
+    seen = [shingles for other in earlier for _, shingles in _shingled_sentences(other, min_words)]
+    dropped: list[str] = []
+    paragraphs: list[str] = []
+    for paragraph in re.split(r"\n\s*\n", text.strip()):
+        kept: list[str] = []
+        removed = False
+        for sentence in (s.strip() for s in _SENTENCE_END.split(paragraph) if s and s.strip()):
+            long_enough = len(words_of(sentence)) >= min_words
+            shingles = _shingles(sentence)
+            if long_enough and any(len(shingles & other) / len(shingles | other) >= threshold
+                                   for other in seen):
+                dropped.append(sentence)
+                removed = True
+                continue
+            if long_enough:
+                seen.append(shingles)
+            kept.append(sentence)
+        if not removed:
+            paragraphs.append(paragraph)
+        elif kept:
+            paragraphs.append(" ".join(kept))
+    if not dropped:
+        return text, []
+    return "\n\n".join(paragraphs), dropped
+
+
+_FINISHED = re.compile(r"[.!?。！？:;…][\"'”’)\]*]*\s*$")
+_LAST_STOP = re.compile(r"[.!?。！？][\"'”’)\]*]*(?=\s)")
+
+
+def trim_unfinished(text: str, *, keep: float = 0.6) -> str:
+    """`text` without a last sentence cut off mid-way (a reply that hit its token cap), when
+    at least `keep` of it remains; a text ending in a list item, heading or code is kept."""
+    text = text.rstrip()
+    last_line = text.rsplit("\n", 1)[-1].lstrip()
+    if not text or _FINISHED.search(text) or re.match(r"(?:[-*+>#|`]|\d+[.)])", last_line):
+        return text
+    stops = list(_LAST_STOP.finditer(text))
+    if not stops or stops[-1].end() < keep * len(text):
+        return text
+    return text[: stops[-1].end()].rstrip()
+
+
 # --- one section ----------------------------------------------------------------------------
 
 
@@ -387,7 +498,7 @@ class QCThresholds:
     """When a section fails QC (and is rewritten, while retries remain)."""
 
     min_length_score: float = 60.0
-    max_repeated_ngram_rate: float = 0.08
+    max_repeated_ngram_rate: float = 0.06  # of its 5-grams already used, earlier sections too
     ngram: int = 5
     duplicate_similarity: float = 0.8
     key_point_coverage: float = 0.6
@@ -395,7 +506,8 @@ class QCThresholds:
 
 @dataclass
 class SectionCheck:
-    """Deterministic QC of one section; `problems()` lists what a rewrite must fix."""
+    """Deterministic QC of one section; `problems()` lists what a rewrite must fix, quoting the
+    passages it must drop, and `penalty()` ranks attempts (lower is better)."""
 
     index: int
     title: str
@@ -411,6 +523,8 @@ class SectionCheck:
     repeated_ngram_rate: float = 0.0
     ngram: int = 5
     duplicates: list[Duplicate] = field(default_factory=list)
+    self_repeats: list[str] = field(default_factory=list)
+    repeated_phrases: list[str] = field(default_factory=list)
     length_ok: bool = True
     repetition_ok: bool = True
 
@@ -423,13 +537,7 @@ class SectionCheck:
             out.append(f"narrative voice: {self.voice}")
         if self.concludes_early:
             out.append(f'concludes too early ("{self.concludes_early}"): more sections follow')
-        if not self.repetition_ok:
-            rate = f"{self.repeated_ngram_rate:.0%}"
-            out.append(f"repeats itself: {rate} of its word {self.ngram}-grams recur")
-        for dup in self.duplicates[:3]:
-            out.append(
-                f'repeats a sentence of section {dup.other_section + 1}: "{_clip(dup.sentence)}"'
-            )
+        out += self.repetition_problems()
         if not self.length_ok:
             out.append(
                 f"length: {self.words} words for a target of {self.target_words} "
@@ -437,12 +545,36 @@ class SectionCheck:
             )
         return out
 
+    def repetition_problems(self) -> list[str]:
+        """Repeated text, each repeated passage quoted (at most three of each kind)."""
+        out = [
+            f'repeats a sentence of section {dup.other_section + 1}: "{_clip(dup.sentence)}"'
+            for dup in self.duplicates[:3]
+        ]
+        out += [f'repeats its own earlier sentence: "{_clip(s)}"' for s in self.self_repeats[:3]]
+        if not self.repetition_ok:
+            rate = f"{self.repeated_ngram_rate:.0%}"
+            shown = ", ".join(f'"{p}"' for p in self.repeated_phrases)
+            example = f" (say these differently: {shown})" if shown else ""
+            out.append(f"repeats itself: {rate} of its word {self.ngram}-grams were already "
+                       f"used{example}")
+        return out
+
+    def penalty(self) -> int:
+        """How far the section is from passing: one per problem, every repeated sentence
+        counted, and a length problem weighted by how far off the length is."""
+        points = len(self.problems())
+        points += max(0, len(self.duplicates) - 3) + max(0, len(self.self_repeats) - 3)
+        if not self.length_ok:
+            points += int((100 - self.length_score) // 25)
+        return points
+
     @property
     def passed(self) -> bool:
         return not self.problems()
 
 
-def _clip(text: str, limit: int = 80) -> str:
+def _clip(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -466,14 +598,17 @@ def check_section(
     """Check section `index` against its spec, the plan's rules and the other sections.
 
     `others` holds every section's text by index (None or "" where there is none yet, and the
-    entry at `index` is ignored); near-duplicates are reported against any of them. Checking
+    entry at `index` is ignored); near-duplicates are reported against any of them, and the
+    repeated n-gram rate counts what the sections before `index` already used. Checking
     every section of a document, pass `duplicates=near_duplicates(texts)` computed once.
     A section that is not `is_last` must not wrap the text up.
     """
     limits = thresholds or QCThresholds()
     words = count_words(text)
     score = length_score(target_words, words)
-    rate = repeated_ngram_rate(text, limits.ngram)
+    before = [t for t in others[:index] if t]
+    rate = repeated_ngram_rate(text, limits.ngram, before)
+    repetition_ok = rate <= limits.max_repeated_ngram_rate
     if duplicates is None:
         texts = [t or "" for t in others]
         while len(texts) <= index:
@@ -501,6 +636,8 @@ def check_section(
         repeated_ngram_rate=round(rate, 4),
         ngram=limits.ngram,
         duplicates=own,
+        self_repeats=self_repeats(text, threshold=limits.duplicate_similarity),
+        repeated_phrases=[] if repetition_ok else repeated_ngrams(text, limits.ngram, before),
         length_ok=score >= limits.min_length_score,
-        repetition_ok=rate <= limits.max_repeated_ngram_rate,
+        repetition_ok=repetition_ok,
     )

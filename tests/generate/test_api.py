@@ -44,7 +44,7 @@ def readme_plan() -> GenerationPlan:
         objective="Teach the method",
         audience="ML engineers",
         tone="neutral technical",
-        target_total_length=300,
+        target_total_length=120,
         sections=[
             SectionSpec(
                 title="Intro",
@@ -74,7 +74,7 @@ def test_the_readme_example_runs_and_reports_coverage(tmp_path: Path) -> None:
         'section 1 "Intro": entity: global anchor',
     ]
     assert result.section_outputs == [result.final_text]
-    assert result.plan.sections[0].target_length == 300  # fitted to the plan's total
+    assert result.plan.sections[0].target_length == 120
     warnings = " | ".join(result.qc_report.section_warnings)
     assert "no QC rewrite" in warnings and "state table updated without the model" in warnings
     assert result.final_state.sections_done == 1
@@ -130,7 +130,7 @@ def test_token_targets_become_words_with_the_bpe_ratio() -> None:
 
 def test_invalid_json_is_sent_back_with_its_errors() -> None:
     answers = iter(["no plan, sorry", '{"sections": [{"title": "A", "key_points": ["a"], '
-                    '"target_length": 50}]}'])
+                    '"target_length": 100}]}'])
 
     class Flaky(JsonLLM):
         def generate(self, request: LLMRequest) -> str:
@@ -166,7 +166,9 @@ def test_a_chat_model_is_used_as_is_and_a_run_id_returns_the_stored_run(tmp_path
     [("{not json", "manual plan: not JSON"),
      ({"topic": "t", "objective": "o", "target_total_length": 10, "sections": []},
       "manual plan: sections: List should have at least 1 item"),
-     ([1, 2], "must be a JSON object")],
+     ([1, 2], "must be a JSON object"),
+     (readme_plan().model_copy(update={"target_total_length": 300}),
+      "manual plan: section target_length values add up to 120 words, not the plan's 300")],
 )
 def test_bad_manual_plans_fail_before_any_call(plan: Any, message: str) -> None:
     model = writer_model()

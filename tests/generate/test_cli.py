@@ -62,7 +62,7 @@ def test_brief_with_target_tokens_prints_to_stdout(
 ) -> None:
     def planner(call: ScriptedCall) -> dict[str, Any]:
         return {"sections": [{"title": "Only", "key_points": ["arches carry load"],
-                              "target_length": 10}]}
+                              "target_length": 300}]}
 
     model = use_model(writer_model(plan=planner))
     code = main(["generate", "--topic", "Bridges", "--objective", "Explain arches",
@@ -136,6 +136,12 @@ def _plan_with_section(**changes: Any) -> dict[str, Any]:
          "target_total_length: Input should be greater than 0 (got 0)"),
         (_plan_with_section(key_points=[]), "sections[1].key_points: List should have at least"),
         (_plan_with_section(title="  "), "sections[1].title: String should have at least 1"),
+        ({**manual_plan(2), "do_not_include": ["lighthouses"]},
+         'do_not_include "lighthouses" is named by the topic'),
+        (_plan_with_section(key_points=["rotating prism number 1"]),
+         'sections 1 and 2 share the key point "rotating prism number 1"'),
+        ({**manual_plan(2), "target_total_length": 400},
+         "section target_length values add up to 240 words, not the plan's 400"),
     ],
 )
 def test_bad_manual_plans_exit_2_naming_file_and_field(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from chunkwise.nodes.generate.common import clean_section
-from chunkwise.nodes.generate.plan import fit_lengths, suggested_sections
+from chunkwise.nodes.generate.plan import suggested_sections
 from chunkwise.state.generate import GenerationPlan, words_for_tokens
+from chunkwise.state.plan_check import fit_lengths
 from chunkwise.text.overlap import tail_tokens
 from chunkwise.text.tokens import TiktokenTokenizer, WhitespaceTokenizer
 from tests.generate.support import manual_plan
@@ -18,6 +19,10 @@ def test_answers_lose_fences_and_a_repeated_title() -> None:
     assert clean_section("The first line is prose.\nMore.", "Part 1") == (
         "The first line is prose.\nMore.")
     assert clean_section("Part 1", "Part 1") == "Part 1"  # nothing else: keep it
+    assert clean_section("Sure! Here is the section:\nBody text.\n\n(Word count: 212)",
+                         "Part 1") == "Body text."
+    assert clean_section("Here is why it matters: a lot.", "Part 1") == (
+        "Here is why it matters: a lot.")  # prose, not a preface
 
 
 def test_tail_tokens_is_a_slice_holding_at_most_the_last_tokens() -> None:

@@ -15,6 +15,7 @@ from chunkwise.models.retry import ModelCallError
 from chunkwise.models.scripted import ScriptedCall
 from chunkwise.runtime.checkpoint import open_checkpointer
 from chunkwise.runtime.runner import run_config
+from chunkwise.text import qc
 from tests.generate.conftest import Runner, text_of
 from tests.generate.support import (
     body_of,
@@ -52,7 +53,9 @@ def test_sections_are_written_in_order_each_followed_by_its_state_update(
     assert loop == [("section_generation", 0), ("state_update", 0),
                     ("section_generation", 1), ("state_update", 1),
                     ("section_generation", 2), ("state_update", 2)]
-    assert sorted(tasks(model)[6:]) == [("consistency_check", i) for i in range(3)]
+    # sections that passed QC are checked against what later sections established: the last
+    # one, with nothing after it, needs no call
+    assert sorted(tasks(model)[6:]) == [("consistency_check", i) for i in range(2)]
     assert result["success"] and result["qc_report"]["passed"]
     final = text_of(tmp_path, result["final_text_key"])
     parts = [text_of(tmp_path, s["text_key"]) for s in result["sections"]]
@@ -76,8 +79,11 @@ def test_state_table_grows_and_reaches_later_prompts(run_generate: Runner) -> No
     assert table["facts"] == [f"fact from section {i}" for i in (1, 2, 3)]
     assert table["terminology"] == ["term1", "term2", "term3"]
     assert table["sections_done"] == 3
-    # the judge checks each section against the final table
-    assert all("Keeper3" in c.prompt for c in model.calls_for("consistency_check"))
+    # the judge checks each passed section against what came after it
+    first, second = sorted(model.calls_for("consistency_check"), key=section_of)
+    assert "Keeper2: introduced in 2" in first.prompt and "Keeper3" in first.prompt
+    assert "Keeper3" in second.prompt and "Keeper1" not in second.prompt
+    assert "fact from section 3" in second.prompt
 
 
 def test_prefix_window_holds_the_last_tokens_of_the_text_so_far(
@@ -126,7 +132,7 @@ def test_a_section_failing_qc_is_rewritten_with_its_problems(run_generate: Runne
                                  ("state_update", 1)]
 
 
-def test_rewrites_stop_at_max_retries_and_keep_the_best_attempt(
+def test_a_rewrite_that_makes_qc_worse_is_discarded_and_rewriting_stops(
     run_generate: Runner, tmp_path: Path
 ) -> None:
     def worse(call: ScriptedCall) -> str:  # every rewrite is short and misses everything
@@ -140,22 +146,49 @@ def test_rewrites_stop_at_max_retries_and_keep_the_best_attempt(
     result = run_generate({"manual_plan": manual_plan(3)}, model, max_retries=2,
                           consistency_pass=False).values["result"]
 
-    assert len(model.calls_for("qc_rewrite")) == 2
+    # the same prompt would get the same answer: one rewrite that does not improve ends it
+    assert len(model.calls_for("qc_rewrite")) == 1
     second = result["sections"][1]
-    assert second["attempts"] == 3
-    assert second["problems"] == ["required entity not named: Skerry Light 2"]  # the best one
+    assert second["attempts"] == 2
+    assert second["problems"] == ["required entity not named: Skerry Light 2"]  # the first one
     assert "It concerns the light." in text_of(tmp_path, second["text_key"])
     assert result["qc_report"]["entity_missing"] == ['section 2 "Part 2": Skerry Light 2']
+    (discarded,) = result["qc_report"]["discarded_rewrites"]
+    assert discarded.startswith('section 2 "Part 2": rewrite 1 discarded: it scored worse')
     assert not result["qc_report"]["passed"]
 
 
-def test_qc_detects_planted_defects(run_generate: Runner) -> None:
+def test_rewrites_go_on_while_they_improve_up_to_max_retries(
+    run_generate: Runner, tmp_path: Path
+) -> None:
+    def missing(call: ScriptedCall) -> str:  # each rewrite fixes one of two missing names
+        text = section_text(call)
+        if section_of(call) != 1:
+            return text
+        fixed = len(model.calls_for("qc_rewrite"))
+        for name in ("Skerry Light 2", "rotating prism number 2")[fixed:]:
+            text = text.replace(name[0].upper() + name[1:], "it").replace(name, "it")
+        return text
+
+    model = writer_model(write=missing, rewrite=missing)
+    result = run_generate({"manual_plan": manual_plan(3)}, model, max_retries=1,
+                          consistency_pass=False).values["result"]
+    (rewrite,) = model.calls_for("qc_rewrite")
+    assert "required entity not named: Skerry Light 2" in rewrite.prompt
+    assert "key point not covered: rotating prism number 2" in rewrite.prompt
+    second = result["sections"][1]
+    assert second["attempts"] == 2  # max_retries=1 ends it
+    assert second["problems"] == ["key point not covered: rotating prism number 2"]
+    assert result["qc_report"]["discarded_rewrites"] == []
+
+
+def test_qc_detects_planted_defects(run_generate: Runner, tmp_path: Path) -> None:
     def planted(call: ScriptedCall) -> str:
         index = section_of(call)
         text = section_text(call)
         if index == 0:
             return text.replace("Skerry Light 1", "a light")  # missing entity
-        if index == 1:  # a paragraph of section 1 repeated
+        if index == 1:  # sentences of section 1 repeated
             return text + "\n\n" + filler(60, "0-section_generation")[:400]
         if index == 2:
             return text + " Some smuggling went on in the light house."  # forbidden + term
@@ -168,14 +201,18 @@ def test_qc_detects_planted_defects(run_generate: Runner) -> None:
 
     assert report["entity_missing"] == ['section 1 "Part 1": Skerry Light 1']
     assert 'section 1 "Part 1": entity: Skerry Light 1' in report["coverage_missing"]
-    assert any(i.startswith('section 2 "Part 2": near-duplicate of a sentence in section 1')
-               for i in report["repetition_issues"])
+    # without a rewrite left, the repeated sentences are taken out of the kept text
+    (removed,) = report["removed_repeats"]
+    assert re.match(r'section 2 "Part 2": removed [3-6] repeated sentence\(s\): "', removed)
+    final = text_of(tmp_path, result["final_text_key"])
+    assert qc.near_duplicates(final.split("\n\n")) == []
+    assert report["repetition_issues"] == [] and report["near_duplicate_count"] == 0
     assert report["do_not_include_violations"] == ['section 3 "Part 3": "smuggling" mentioned 1x']
     assert report["terminology_issues"] == [
         'section 3 "Part 3": "light house" used 1x instead of "lighthouse"']
     assert len(report["length_issues"]) == 1 and report["length_issues"][0].startswith(
         'section 4 "Part 4": 60 words for 120 (S_l 50)')
-    assert [s["passed"] for s in report["sections"]] == [False, False, False, False]
+    assert [s["passed"] for s in report["sections"]] == [False, True, False, False]
     assert report["sections"][3]["length_score"] == 50.0  # 100 * (1 - (120/60 - 1)/2)
     assert not report["passed"]
 
@@ -214,30 +251,36 @@ def test_consistency_pass_revises_only_sections_with_problems(
         return text + " The light house stood." if section_of(call) == 0 else text
 
     def judge(call: ScriptedCall) -> dict[str, Any]:
-        if section_of(call) == 2:
-            return {"consistent": False, "problems": ["calls Keeper1 by another name"]}
+        if section_of(call) == 1:
+            return {"consistent": False, "problems": ["calls Keeper3 by another name"]}
         return {"consistent": True, "problems": []}
 
     def fix(call: ScriptedCall) -> str:
-        return body_of(call).replace("light house", "lighthouse") + " Keeper1 agreed."
+        return body_of(call).replace("light house", "lighthouse") + " Keeper3 agreed."
 
     model = writer_model(write=with_variant, check=judge, revise=fix)
-    result = run_generate({"manual_plan": manual_plan(3)}, model, max_retries=0).values[
+    result = run_generate({"manual_plan": manual_plan(4)}, model, max_retries=0).values[
         "result"]
 
     revised = sorted(section_of(c) for c in model.calls_for("consistency_pass"))
-    assert revised == [0, 2]
+    assert revised == [0, 1]
     by_index = {section_of(c): c for c in model.calls_for("consistency_pass")}
     assert 'uses "light house" 1x: write "lighthouse" instead' in by_index[0].prompt
-    assert "calls Keeper1 by another name" in by_index[2].prompt
+    assert "calls Keeper3 by another name" in by_index[1].prompt
+    # section 1 failed QC: checked against the whole record; the others passed: against what
+    # came after them; the last one, with nothing after it, is not checked at all
+    checks = {section_of(c): c.prompt for c in model.calls_for("consistency_check")}
+    assert sorted(checks) == [0, 1, 2]
+    assert "Record of the whole text" in checks[0]
+    assert "Stated later in the text" in checks[1] and "Keeper1" not in checks[1]
     sections = result["sections"]
-    assert [s["revised"] for s in sections] == [True, False, True]
+    assert [s["revised"] for s in sections] == [True, True, False, False]
     assert "The lighthouse stood." in text_of(tmp_path, sections[0]["text_key"])
-    assert result["qc_report"]["revised_sections"] == [1, 3]
+    assert result["qc_report"]["revised_sections"] == [1, 2]
     assert result["qc_report"]["terminology_issues"] == []
     # the untouched section keeps the very text (same blob) it was written with
-    (write_2,) = [c for c in model.calls_for("section_generation") if section_of(c) == 1]
-    assert text_of(tmp_path, sections[1]["text_key"]) == section_text(write_2)
+    (write_3,) = [c for c in model.calls_for("section_generation") if section_of(c) == 2]
+    assert text_of(tmp_path, sections[2]["text_key"]) == section_text(write_3)
 
 
 def test_a_revision_that_breaks_qc_is_rejected(run_generate: Runner, tmp_path: Path) -> None:
@@ -281,33 +324,103 @@ def test_a_model_that_cannot_update_the_table_falls_back_to_rules(run_generate: 
                for w in result["qc_report"]["section_warnings"])
 
 
-def test_planner_writes_a_plan_whose_lengths_add_up(run_generate: Runner) -> None:
+def _lengths_plan(lengths: tuple[int, ...]) -> dict[str, Any]:
+    return {"sections": [{"title": t, "key_points": [f"{t} basics"], "target_length": n}
+                         for t, n in zip(("Origins", "Keepers", "Today"), lengths, strict=True)],
+            "terminology": [{"use": "lighthouse", "instead_of": "light house"}],
+            "narrative_voice": "third-person", "do_not_include": ["ghosts"]}
+
+
+LIGHTHOUSE_BRIEF = {"topic": "Lighthouses", "objective": "Explain their history",
+                    "audience": "children", "tone": "warm", "target_words": 1000}
+
+
+def test_a_plan_whose_lengths_do_not_add_up_is_repaired_by_the_planner(
+    run_generate: Runner,
+) -> None:
     def planner(call: ScriptedCall) -> dict[str, Any]:
-        return {"sections": [{"title": t, "key_points": [f"{t} basics"], "target_length": n}
-                             for t, n in (("Origins", 100), ("Keepers", 150), ("Today", 100))],
-                "terminology": [{"use": "lighthouse", "instead_of": "light house"}],
-                "narrative_voice": "third-person", "do_not_include": ["ghosts"]}
+        repairing = "Problems in this plan" in call.prompt
+        return _lengths_plan((300, 400, 300) if repairing else (100, 150, 100))
 
     model = writer_model(plan=planner)
-    payload = {"topic": "Lighthouses", "objective": "Explain their history",
-               "audience": "children", "tone": "warm", "target_words": 1000}
-    result = run_generate(payload, model).values["result"]
+    result = run_generate(LIGHTHOUSE_BRIEF, model).values["result"]
 
-    (call,) = model.calls_for("plan_generation")
-    assert "Total length: 1000 words" in call.prompt and "About 2 sections" in call.prompt
+    first, repair = model.calls_for("plan_generation")
+    assert "Total length: 1000 words" in first.prompt and "About 2 sections" in first.prompt
+    assert "section target_length values add up to 350 words, not the plan's 1000" in (
+        repair.last)
+    assert '"target_length":100' in repair.prompt  # the plan it gave is shown back
     plan = result["plan"]
-    assert [s["target_length"] for s in plan["sections"]] == [286, 428, 286]
-    assert sum(s["target_length"] for s in plan["sections"]) == 1000
+    assert [s["target_length"] for s in plan["sections"]] == [300, 400, 300]
     assert plan["terminology_preferences"] == {"light house": "lighthouse"}
     assert (plan["topic"], plan["audience"], plan["tone"]) == ("Lighthouses", "children", "warm")
-    assert "scaled to the plan's 1000" in result["qc_report"]["section_warnings"][0]
+    warnings = result["qc_report"]["section_warnings"]
+    assert warnings == ["the planner was asked to repair: section target_length values add up "
+                        "to 350 words, not the plan's 1000"]
+
+
+def test_lengths_a_planner_cannot_repair_are_scaled_and_said(run_generate: Runner) -> None:
+    model = writer_model(plan=lambda call: _lengths_plan((100, 150, 100)))
+    result = run_generate(LIGHTHOUSE_BRIEF, model).values["result"]
+    assert len(model.calls_for("plan_generation")) == 3  # the plan and two repairs
+    plan = result["plan"]
+    assert [s["target_length"] for s in plan["sections"]] == [286, 428, 286]
+    assert "scaled to the plan's 1000" in result["qc_report"]["section_warnings"][-1]
+
+
+def test_a_plan_that_bans_its_own_topic_is_repaired(run_generate: Runner) -> None:
+    def planner(call: ScriptedCall) -> dict[str, Any]:
+        plan = _lengths_plan((300, 400, 300))
+        if "Problems in this plan" not in call.prompt:
+            plan["do_not_include"] = ["lighthouse", "ghosts", "Keepers"]
+        return plan
+
+    model = writer_model(plan=planner)
+    result = run_generate(LIGHTHOUSE_BRIEF, model).values["result"]
+    _, repair = model.calls_for("plan_generation")
+    assert 'do_not_include "lighthouse" is named by the topic' in repair.last
+    assert "do_not_include \"Keepers\" is named by section 2's \"Keepers basics\"" in repair.last
+    assert result["plan"]["do_not_include"] == ["ghosts"]
+    assert result["qc_report"]["passed"]
+    assert result["qc_report"]["do_not_include_violations"] == []
+
+
+def test_a_plan_the_planner_cannot_repair_is_settled_and_said(run_generate: Runner) -> None:
+    def planner(call: ScriptedCall) -> dict[str, Any]:
+        plan = _lengths_plan((300, 400, 300))
+        plan["do_not_include"] = ["lighthouses", "ghosts"]
+        plan["sections"][2]["key_points"] = ["Origins basics", "Keepers basics"]
+        return plan
+
+    model = writer_model(plan=planner)
+    result = run_generate(LIGHTHOUSE_BRIEF, model).values["result"]
+    assert len(model.calls_for("plan_generation")) == 3
+    plan = result["plan"]
+    assert plan["do_not_include"] == ["ghosts"]
+    assert [s["key_points"] for s in plan["sections"]] == [
+        ["Origins basics"], ["Keepers basics"]]
+    assert [s["target_length"] for s in plan["sections"]] == [429, 571]
+    warnings = " | ".join(result["qc_report"]["section_warnings"])
+    assert 'dropped from do_not_include (the plan itself needs them): "lighthouses"' in warnings
+    assert "section 3: dropped 2 key point(s) an earlier section already covers" in warnings
+
+
+def test_a_manual_plan_that_defeats_itself_is_refused_before_any_call(
+    run_generate: Runner,
+) -> None:
+    plan = manual_plan(3, do_not_include=["lighthouse"])
+    model = writer_model()
+    with pytest.raises(InputError, match=r'^manual plan: do_not_include "lighthouse" is named by '
+                                         r"the topic: a text cannot avoid what it must say"):
+        run_generate({"manual_plan": plan}, model)
+    assert model.calls == []
 
 
 def test_an_invalid_plan_is_retried_with_its_errors_then_fails_clearly(
     run_generate: Runner,
 ) -> None:
     answers = iter([{"sections": []}, {"sections": [{"title": "A", "key_points": ["a"],
-                                                     "target_length": 5}]}])
+                                                     "target_length": 200}]}])
     model = writer_model(plan=lambda call: next(answers))
     payload = {"topic": "T", "objective": "O", "target_words": 200}
     result = run_generate(payload, model).values["result"]
@@ -359,3 +472,28 @@ def test_resume_continues_with_the_section_that_failed(run_generate: Runner,
     calls = len(model.calls)
     again = run_generate(payload, model, run_id="resume-me")
     assert again.status == "finished" and len(model.calls) == calls
+
+
+def test_a_plan_in_far_more_sections_than_asked_is_sent_back_once(run_generate: Runner) -> None:
+    def planner(call: ScriptedCall) -> dict[str, Any]:
+        count = 2 if "Problems in this plan" in call.prompt else 6
+        return {"sections": [{"title": f"Part {i}", "key_points": [f"aspect number {i}"],
+                              "target_length": 1000 // count} for i in range(count)]}
+
+    model = writer_model(plan=planner)
+    result = run_generate(LIGHTHOUSE_BRIEF, model).values["result"]
+    _, repair = model.calls_for("plan_generation")
+    assert ("the plan has 6 sections for 1000 words: write about 2 sections of about 500 words "
+            "each") in repair.last
+    assert [s["target_length"] for s in result["plan"]["sections"]] == [500, 500]
+
+
+def test_a_planner_that_keeps_many_sections_keeps_its_plan(run_generate: Runner) -> None:
+    def planner(call: ScriptedCall) -> dict[str, Any]:
+        return {"sections": [{"title": f"Part {i}", "key_points": [f"aspect number {i}"],
+                              "target_length": 250} for i in range(4)]}
+
+    model = writer_model(plan=planner)
+    result = run_generate(LIGHTHOUSE_BRIEF, model).values["result"]
+    assert len(model.calls_for("plan_generation")) == 2  # sizing is advice: asked once
+    assert len(result["plan"]["sections"]) == 4

@@ -155,3 +155,19 @@ def test_wrap_up_phrases_are_premature_before_the_last_section() -> None:
     middle = qc.check_section(text, index=0, title="", target_words=len(text.split()),
                               is_last=False)
     assert middle.problems() == ['concludes too early ("To sum up"): more sections follow']
+
+
+def test_repeated_wording_counts_what_earlier_sections_already_used() -> None:
+    earlier = ("The bucket holds a fixed number of tokens at any time. Each request spends one "
+               "token from the bucket before it is sent.")
+    later = ("A client waits when the bucket holds a fixed number of tokens at any time and "
+             "each request spends one token from the bucket before it is sent. " + filler(40, "r"))
+    assert qc.repeated_ngram_rate(later) < 0.02  # nothing repeats within the section itself
+    assert qc.repeated_ngram_rate(later, before=[earlier]) > 0.2
+    assert qc.repeated_ngrams(later, before=[earlier], limit=2) == [
+        "the bucket holds a fixed", "bucket holds a fixed number"]
+    check = qc.check_section(later, index=1, title="", target_words=qc.count_words(later),
+                             others=[earlier, ""])
+    (problem,) = check.problems()
+    assert problem.startswith("repeats itself: ") and "were already used (say these " \
+        'differently: "the bucket holds a fixed"' in problem

@@ -90,6 +90,9 @@ def test_rephrase_events() -> None:
     stage = next(e for e in events if e["event"] == "stage")
     assert stage["stage"] == "rephrase (faithful)"
     assert _units(events, stage["stage"]) == list(range(stage["total"]))
+    rewrites = [e.get("index") for e in events
+                if e["event"] == "call_started" and e["task"] == "rewrite"]
+    assert sorted(rewrites) == list(range(stage["total"]))  # each call names its part
 
 
 def test_generate_events() -> None:
@@ -101,6 +104,9 @@ def test_generate_events() -> None:
     stages = [e["stage"] for e in events if e["event"] == "stage"]
     assert stages[0] == "plan" and stages[-1] == "qc" and "sections" in stages
     assert _units(events, "sections") == [0, 1, 2]
+    for task in ("section_generation", "state_update"):  # each call names its section
+        assert sorted(e.get("index") for e in events
+                      if e["event"] == "call_started" and e["task"] == task) == [0, 1, 2]
 
 
 def test_json_events_writes_the_same_events(

@@ -16,6 +16,10 @@ from chunkwise.text.fidelity import (
     CheckResult,
     ChunkSample,
     FidelityLimits,
+    changed_share,
+    check_style_change,
+    citations_kept,
+    numbers_kept,
     resolve_checks,
     run_checks,
 )
@@ -143,3 +147,33 @@ def test_real_texts_pass_against_themselves_and_fail_without_numbers(
     assert failed(text, text) == {}
     without = "".join(c for c in text if not c.isdigit())
     assert "numbers" in failed(text, without)
+
+
+def test_how_much_a_rewrite_changed_is_measured_on_its_words() -> None:
+    source = ("Biology and medicine are rapidly becoming data-intensive, and genomics alone may "
+              "soon equal other fields [@doi:10.1371/x] by 2025.")
+    assert changed_share(source, source) == 0.0
+    assert changed_share(source, "") == 1.0
+    light = source.replace("rapidly", "quickly")
+    assert 0 < changed_share(source, light) < 0.1
+    plain = "Biology and medicine now make huge amounts of data [@doi:10.1371/x]."
+    assert changed_share(source, plain) > 0.5
+    assert numbers_kept(source, plain) == (1, 2)  # the DOI's number, not 2025
+    assert citations_kept(source, plain) == (1, 1)
+    assert citations_kept(source, "no citation") == (0, 1)
+
+
+def test_a_style_that_asks_for_change_fails_a_near_copy() -> None:
+    source = " ".join(f"Keeper {i} lit the lamp at dusk and logged the weather." for i in range(4))
+    asks = FidelityLimits(min_change=0.15)
+    copy = check_style_change(ChunkSample(source, source.replace("dusk", "sunset"), limits=asks))
+    assert not copy.passed and copy.score is not None and copy.score < 0.15
+    assert "the style was not applied" in copy.reasons[0]
+    rewritten = source.replace("lit the lamp at dusk and logged", "lights its lamp when night "
+                               "comes and writes down")
+    assert check_style_change(ChunkSample(source, rewritten, limits=asks)).passed
+    assert check_style_change(ChunkSample(source, source)).passed  # faithful: a copy is fine
+    short = ChunkSample("Keeper 1 lit it.", "Keeper 1 lit it.", limits=asks)
+    assert check_style_change(short).passed  # too short to have to change
+    # a copy still passes every fidelity check: the style is a separate question
+    assert all(r.passed for r in run_checks(ChunkSample(source, source, limits=asks)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -189,7 +190,11 @@ def test_style_and_context_reach_the_model(run_rephrase: Runner) -> None:
     text = " ".join(f"Sentence number {i} is here." for i in range(300))
     rewriter = model(echo)
     outcome = run_rephrase(text, rewriter, style="academic", prefix_window_tokens=50)
-    requests = [request_of(c) for c in rewriter.calls_for("rewrite")]
+    everything = [request_of(c) for c in rewriter.calls_for("rewrite")]
+    # an echo leaves the text unchanged: each part is retried once, saying so
+    assert [r.attempt for r in everything] == [0, 1] * (len(everything) // 2)
+    assert all("the style was not applied" in r.feedback[0] for r in everything[1::2])
+    requests = everything[::2]
     assert {r.style_instruction for r in requests} == {STYLES["academic"].instruction}
     assert [r.chunk_index for r in requests] == list(range(len(requests)))
     assert {r.total_chunks for r in requests} == {len(requests)}
@@ -219,9 +224,13 @@ def test_report(run_rephrase: Runner, shared: Path) -> None:
     assert sum(c.tokens_in for c in report.chunks) == pytest.approx(totals.input_tokens, rel=0.02)
     assert totals.tokens_sent == sum(c.tokens_sent for c in report.chunks) > totals.input_tokens
     assert totals.sent_per_input_token == round(totals.tokens_sent / totals.input_tokens, 3)
-    assert totals.calls == totals.chunks and totals.input_tokens_billed > 0
+    # an echo never applies the style: each part is retried once, then kept and reported
+    assert totals.calls == totals.chunks + totals.retries == 2 * totals.chunks
+    assert totals.input_tokens_billed > 0
+    assert totals.unchanged == totals.chunks and totals.flagged == 0 and totals.changed == 0
     first = report.chunks[0]
     assert {c.name for c in first.checks} >= {
+        "style_change",
         "numbers",
         "entities",
         "citations",
@@ -298,3 +307,54 @@ def test_retries_are_not_answered_from_the_call_cache(run_rephrase: Runner) -> N
     attempts = [request_of(c).attempt for c in rewriter.calls_for("rewrite")]
     assert len(attempts) == 3 * report.totals.chunks  # every attempt reached the model
     assert attempts[:3] == [0, 1, 2]
+
+
+STYLE_TEXT = " ".join(f"Sentence number {i} says the keeper lit lamp {i} at dusk." for i in
+                      range(60))
+
+
+def _simplify(call: ScriptedCall) -> str:
+    """Echoes a part the first time; rewrites it when told the style was not applied."""
+    request = request_of(call)
+    if any("style was not applied" in reason for reason in request.feedback):
+        return re.sub(r"Sentence number (\d+) says the keeper lit lamp \1 at dusk\.",
+                      r"In line \1, the keeper lights lamp \1 when night falls.",
+                      request.current_chunk)
+    return request.current_chunk
+
+
+def test_a_faithful_style_allows_an_unchanged_part(run_rephrase: Runner) -> None:
+    rewriter = model(echo)
+    report = report_of(run_rephrase(STYLE_TEXT, rewriter, style="faithful"))
+    assert report.totals.calls == report.totals.chunks and report.totals.retries == 0
+    assert report.unchanged == [] and report.flagged == []
+    assert all(c.name != "style_change" for c in report.chunks[0].checks)
+
+
+def test_a_simpler_style_retries_a_part_returned_unchanged_once(
+    run_rephrase: Runner, output_of: Output
+) -> None:
+    rewriter = model(_simplify)
+    outcome = run_rephrase(STYLE_TEXT, rewriter, style="simpler", max_retries=2)
+    report = report_of(outcome)
+    assert report.totals.calls == 2 * report.totals.chunks  # one retry each, no more
+    for part in report.chunks:
+        assert part.retries == 1 and not part.unchanged and not part.flagged
+        assert part.retry_reasons[0].startswith("the rewrite is nearly the same as the text "
+                                                "(only 0% of its words changed)")
+        assert part.changed > 0.3
+    assert "the keeper lights lamp 7 when night falls" in output_of(outcome)
+    assert report.totals.changed > 0.3
+
+
+def test_a_part_the_style_leaves_unchanged_is_kept_and_reported_not_flagged(
+    run_rephrase: Runner, output_of: Output
+) -> None:
+    rewriter = model(echo)
+    outcome = run_rephrase(STYLE_TEXT, rewriter, style="simpler", max_retries=2)
+    report = report_of(outcome)
+    assert output_of(outcome) == STYLE_TEXT
+    assert report.totals.calls == 2 * report.totals.chunks  # retried once, not twice
+    assert report.unchanged == list(range(report.totals.chunks)) and report.flagged == []
+    style = report.chunks[0].checks[0]
+    assert (style.name, style.passed, style.score) == ("style_change", False, 0.0)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from chunkwise.models.retry import ModelCallError
 from chunkwise.runtime.blobs import BlobStore, read_cached
@@ -21,6 +24,22 @@ OPTIONAL_FAILURES = frozenset({"validation", "unknown", "context_length", "malfo
 
 def can_fall_back(exc: ModelCallError) -> bool:
     return exc.kind in OPTIONAL_FAILURES
+
+
+Node = TypeVar("Node", bound=Callable[..., dict[str, Any]])
+
+
+def timed(node: Node) -> Node:
+    """The node, adding the seconds it took to the run's `seconds` (the report divides them
+    by the words written)."""
+
+    @functools.wraps(node)
+    def run(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        started = time.monotonic()
+        update = node(*args, **kwargs)
+        return {**update, "seconds": time.monotonic() - started}
+
+    return run  # type: ignore[return-value]
 
 
 def plan_of(plan_key: str, ctx: GenerateContext) -> GenerationPlan:
@@ -102,11 +121,20 @@ _HEADING = re.compile(r"^\s*(?:#{1,6}\s*|\*\*)?(?:section\s+\d+\s*[:.\-]\s*)?(.*
                       re.IGNORECASE)
 
 
+_PREFACE = re.compile(r"(?:here(?:'s| is)|sure|certainly|okay|of course)\b[^\n]{0,120}:[ \t]*\n",
+                      re.IGNORECASE)
+_TRAILER = re.compile(r"\n\s*\(?(?:word count|words?)\s*:?\s*\d+\)?\.?\s*$", re.IGNORECASE)
+
+
 def clean_section(text: str, title: str) -> str:
-    """The model's answer as section body: no code fence, no repeated title line."""
+    """The model's answer as section body: no "Here is..." line, no code fence, no repeated
+    title line, no word count at the end."""
     text = text.strip()
+    if (preface := _PREFACE.match(text)) and text[preface.end():].strip():
+        text = text[preface.end():].strip()
     if (inner := unwrap_fence(text)) is not None:
         text = inner.strip()
+    text = _TRAILER.sub("", text).strip()
     first, _, rest = text.partition("\n")
     heading = _HEADING.match(first)
     if heading and rest.strip() and (

@@ -1,16 +1,23 @@
-"""The plan: validated from a manual plan, or written by the planner model; lengths fitted."""
+"""The plan: a manual plan checked, or one written by the planner model and repaired.
+
+A plan that defeats itself (`state.plan_check`) is sent back to the planner with its conflicts,
+up to `PLAN_REPAIRS` times; what the planner could not repair is settled without a model and
+said in the report. A manual plan with a conflict was refused before the run started (or here,
+for a graph invoked directly).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from langgraph.runtime import Runtime
-from pydantic import ValidationError
 
 from chunkwise.errors import InputError, RunFailed
+from chunkwise.models.client import ModelClient
 from chunkwise.models.retry import ModelCallError
 from chunkwise.models.usage import Usage
-from chunkwise.prompts.generate import plan_messages
+from chunkwise.nodes.generate.common import can_fall_back, timed
+from chunkwise.prompts.generate import plan_messages, plan_repair_messages
 from chunkwise.runtime.progress import announce_stage, unit_done
 from chunkwise.state.generate import (
     GenerateContext,
@@ -19,35 +26,29 @@ from chunkwise.state.generate import (
     PlanDraft,
     SectionSpec,
     StateTable,
-    describe_validation_error,
+    checked_plan,
 )
+from chunkwise.state.plan_check import fit_lengths, plan_conflicts, resolve_conflicts
 
 WORDS_PER_SECTION = 400  # what one writer call is asked for, about
 MAX_SECTIONS = 40
+PLAN_REPAIRS = 2  # planner calls that may repair a plan's conflicts
 
 
 def suggested_sections(target_words: int) -> int:
     return max(1, min(MAX_SECTIONS, round(target_words / WORDS_PER_SECTION)))
 
 
-def fit_lengths(plan: GenerationPlan) -> tuple[GenerationPlan, list[str]]:
-    """Scale section targets so they add up to the plan's total (largest remainder)."""
-    total = plan.target_total_length
-    lengths = [s.target_length for s in plan.sections]
-    current = sum(lengths)
-    if current == total:
-        return plan, []
-    exact = [n * total / current for n in lengths]
-    fitted = [int(x) for x in exact]
-    by_remainder = sorted(range(len(exact)), key=lambda i: exact[i] - fitted[i], reverse=True)
-    for i in by_remainder[: total - sum(fitted)]:
-        fitted[i] += 1
-    fitted = [max(1, n) for n in fitted]
-    sections = [s.model_copy(update={"target_length": n})
-                for s, n in zip(plan.sections, fitted, strict=True)]
-    note = (f"section target lengths added up to {current} words; scaled to the plan's "
-            f"{total}")
-    return plan.model_copy(update={"sections": sections}), [note]
+def sizing_problems(plan: GenerationPlan, suggested: int) -> list[str]:
+    """A planner's plan cut into far more sections than asked: each section costs a write, a
+    state update and a check, and short sections miss their lengths. Advice for the first
+    repair only: a plan is not changed for it."""
+    if len(plan.sections) <= max(suggested + 1, round(1.5 * suggested)):
+        return []
+    each = round(plan.target_total_length / suggested)
+    return [f"the plan has {len(plan.sections)} sections for {plan.target_total_length} words: "
+            f"write about {suggested} section{'s' if suggested != 1 else ''} of about {each} "
+            "words each"]
 
 
 def _from_draft(draft: PlanDraft, state: GenerateState, target_words: int) -> GenerationPlan:
@@ -65,16 +66,54 @@ def _from_draft(draft: PlanDraft, state: GenerateState, target_words: int) -> Ge
     )
 
 
+def _planned(
+    client: ModelClient, state: GenerateState, target: int
+) -> tuple[GenerationPlan, Usage, list[str]]:
+    """The planner's plan, repaired while it has conflicts; notes say what was settled."""
+    suggested = suggested_sections(target)
+    messages = plan_messages(
+        topic=state.get("topic", "").strip(), objective=state.get("objective", "").strip(),
+        audience=state.get("audience", ""), tone=state.get("tone", ""), target_words=target,
+        sections=suggested,
+    )
+    try:
+        reply = client.structured(messages, PlanDraft, task="plan_generation")
+    except ModelCallError as exc:
+        if exc.kind != "validation":
+            raise
+        raise RunFailed(f"the planner wrote no valid plan: {exc}") from None
+    usage, draft = reply.usage, reply.value
+    plan = _from_draft(draft, state, target)
+    notes: list[str] = []
+    for repair in range(PLAN_REPAIRS):
+        conflicts = plan_conflicts(plan)
+        if repair == 0:  # advice, given once
+            conflicts += sizing_problems(plan, suggested)
+        if not conflicts:
+            break
+        notes.append("the planner was asked to repair: " + "; ".join(conflicts))
+        try:
+            reply = client.structured(plan_repair_messages(messages, draft, conflicts),
+                                      PlanDraft, task="plan_generation")
+        except ModelCallError as exc:
+            if not can_fall_back(exc):
+                raise
+            notes.append(f"the planner could not repair the plan ({exc.kind})")
+            break
+        usage, draft = usage + reply.usage, reply.value
+        plan = _from_draft(draft, state, target)
+    plan, settled = resolve_conflicts(plan)
+    return plan, usage, notes + settled
+
+
+@timed
 def make_plan(state: GenerateState, runtime: Runtime[GenerateContext]) -> dict[str, Any]:
     ctx = runtime.context
     announce_stage("plan", 1)
-    usage = Usage()
+    usage, notes = Usage(), list[str]()
     manual = state.get("manual_plan")
     if manual is not None:
-        try:
-            plan = GenerationPlan.model_validate(manual)
-        except ValidationError as exc:
-            raise InputError(f"manual plan: {describe_validation_error(exc)}") from None
+        plan, notes = fit_lengths(checked_plan(manual))
     else:
         topic, objective = state.get("topic", "").strip(), state.get("objective", "").strip()
         target = int(state.get("target_words") or 0)
@@ -82,21 +121,7 @@ def make_plan(state: GenerateState, runtime: Runtime[GenerateContext]) -> dict[s
             raise InputError("give a topic and an objective, or a manual plan")
         if target <= 0:
             raise InputError(f"target length must be a positive number of words, not {target}")
-        messages = plan_messages(
-            topic=topic, objective=objective, audience=state.get("audience", ""),
-            tone=state.get("tone", ""), target_words=target,
-            sections=suggested_sections(target),
-        )
-        client = ctx.client("planner", ctx.planner_model)
-        try:
-            reply = client.structured(messages, PlanDraft, task="plan_generation")
-        except ModelCallError as exc:
-            if exc.kind != "validation":
-                raise
-            raise RunFailed(f"the planner wrote no valid plan: {exc}") from None
-        usage = reply.usage
-        plan = _from_draft(reply.value, state, target)
-    plan, notes = fit_lengths(plan)
+        plan, usage, notes = _planned(ctx.client("planner", ctx.planner_model), state, target)
     unit_done("plan", tokens=usage.total_tokens)
     key = runtime.context.store().put(plan.model_dump_json())
     return {"plan_key": key, "section_count": len(plan.sections), "cursor": 0, "draft": None,

@@ -7,8 +7,11 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from chunkwise.errors import RunFailed
+from chunkwise.models.client import ModelClient, Structured
 from chunkwise.models.retry import ModelCallError
 from chunkwise.models.usage import Usage
+from chunkwise.nodes.generate.budget import STRUCTURED_REPLY, Fitted, call_fitted, fit_prompt
 from chunkwise.nodes.generate.common import (
     can_fall_back,
     check_section,
@@ -63,12 +66,20 @@ def build_report(
             report.premature_conclusions.append(f'{where}: "{check.concludes_early}"')
         if not check.repetition_ok:
             report.repetition_issues.append(
-                f"{where}: {check.repeated_ngram_rate:.1%} of word {limits.ngram}-grams repeat"
+                f"{where}: {check.repeated_ngram_rate:.1%} of its word {limits.ngram}-grams were "
+                "already used"
             )
         report.repetition_issues += [
             f'{where}: near-duplicate of a sentence in section {d.other_section + 1} '
             f'({d.similarity:.2f}): "{d.sentence[:100]}"' for d in check.duplicates
         ]
+        report.repetition_issues += [f'{where}: repeats its own sentence: "{s[:100]}"'
+                                     for s in check.self_repeats]
+        report.discarded_rewrites += [f"{where}: {n}" for n in record.notes
+                                      if "discarded" in n]
+        report.removed_repeats += [f"{where}: {n}" for n in record.notes if n.startswith(
+            ("removed", "left out"))]
+        report.prompt_trims += [f"{where}: {t}" for t in record.prompt_trims]
         if not check.length_ok:
             report.length_issues.append(
                 f"{where}: {check.words} words for {check.target_words} "
@@ -89,7 +100,7 @@ def build_report(
                              for d in check.duplicates],
             passed=check.passed, attempts=record.attempts, revised=record.revised,
         ))
-    joined = "\n\n".join(texts)
+    joined = "\n\n".join(t for t in texts if t.strip())  # a section left out adds no gap
     report.words = qc.count_words(joined)
     report.length_score = round(qc.length_score(plan.target_total_length, report.words), 1)
     report.repeated_ngram_rate = round(qc.repeated_ngram_rate(joined, limits.ngram), 4)
@@ -101,7 +112,32 @@ def build_report(
     report.rejected_revisions = [f"section {r.index + 1}: {r.revision_note}" for r in records
                                  if "rejected" in r.revision_note]
     report.passed = all(c.passed for c in checks)
+    report.largest_prompt_tokens = max((r.prompt_tokens for r in records), default=0)
     return report
+
+
+def add_costs(report: QCReport, usage: Usage, seconds: float) -> None:
+    """Calls and seconds, in all and per 1,000 words written."""
+    report.calls, report.seconds = usage.calls, round(seconds, 3)
+    if report.words:
+        report.calls_per_1000_words = round(1000 * usage.calls / report.words, 1)
+        report.seconds_per_1000_words = round(1000 * seconds / report.words, 3)
+
+
+def _grade(
+    client: ModelClient, plan: GenerationPlan, index: int, text: str
+) -> Structured[SectionGrade]:
+    """The judge's grade of one section, its prompt fitted like every other."""
+    messages = judge_messages(plan, index, text)
+
+    def fit(share: float) -> Fitted:
+        return fit_prompt(lambda *_: messages, client=client, reply=STRUCTURED_REPLY,
+                          share=share, what=f"the QC judge of section {index + 1}")
+
+    def send(fitted: Fitted) -> Structured[SectionGrade]:
+        return client.structured(fitted.messages, SectionGrade, task="qc_judge", item=index)
+
+    return call_fitted(fit, send)[0]
 
 
 def _judge(
@@ -111,13 +147,17 @@ def _judge(
     client = ctx.client("judge", ctx.judge_model)
     scores = []
     for section, text in zip(report.sections, texts, strict=True):
-        try:
-            reply = client.structured(judge_messages(plan, section.index, text), SectionGrade,
-                                      task="qc_judge")
+        if not text.strip():  # left out: nothing to grade
+            continue
+        try:  # optional: a judge that cannot take the section leaves a warning, not a failure
+            reply = _grade(client, plan, section.index, text)
         except ModelCallError as exc:
             if not can_fall_back(exc):
                 raise
             warnings.append(f"section {section.index + 1}: no judge score ({exc.kind})")
+            continue
+        except RunFailed as exc:
+            warnings.append(f"section {section.index + 1}: no judge score ({exc})")
             continue
         usage = usage + reply.usage
         section.judge_score, section.judge_notes = reply.value.score, reply.value.notes
@@ -140,9 +180,11 @@ def check_quality(state: GenerateState, runtime: Runtime[GenerateContext]) -> di
     if ctx.qc_judge:
         usage, warnings = _judge(plan, texts, report, ctx)
     report.section_warnings = [*state["warnings"], *warnings, *report.section_warnings]
-    final_text = "\n\n".join(texts)
+    report.context_window = ctx.client("writer", ctx.writer_model).context_window
+    final_text = "\n\n".join(t for t in texts if t.strip())
     table = state["table"]
     total_usage = state["usage"] + usage
+    add_costs(report, total_usage, state["seconds"] + time.monotonic() - started)
     result = GenerateResult(
         success=True,
         usage=total_usage,

@@ -8,7 +8,8 @@ from langgraph.runtime import Runtime
 
 from chunkwise.models.retry import ModelCallError
 from chunkwise.models.usage import Usage
-from chunkwise.nodes.generate.common import can_fall_back, plan_of
+from chunkwise.nodes.generate.budget import STRUCTURED_REPLY, Fitted, call_fitted, fit_prompt
+from chunkwise.nodes.generate.common import can_fall_back, plan_of, timed
 from chunkwise.prompts.generate import state_update_messages
 from chunkwise.state.generate import (
     Entity,
@@ -89,25 +90,48 @@ def fallback_update(
     )
 
 
+def established(update: StateUpdate) -> list[str]:
+    """What a section's update recorded that later sections must not contradict."""
+    names = [f"{e.name}: {e.note}" if e.note else e.name for e in update.new_entities]
+    return [_short(item) for item in [*update.facts, *names] if item.strip()]
+
+
+@timed
 def update_table(state: GenerateState, runtime: Runtime[GenerateContext]) -> dict[str, Any]:
     ctx = runtime.context
     plan = plan_of(state["plan_key"], ctx)
     index = state["cursor"]
     table = state["table"]
-    text = ctx.store().get(state["sections"][index].text_key)
+    record = state["sections"][index]
+    text = ctx.store().get(record.text_key)
     usage, warnings = Usage(), list[str]()
+    if not text.strip():  # a section left out establishes nothing
+        return {"cursor": index + 1, "usage": usage, "warnings": warnings}
+    client = ctx.client("writer", ctx.writer_model)
+
+    def fit(share: float) -> Fitted:
+        return fit_prompt(
+            lambda shown, _: state_update_messages(plan, index, table, text, shown),
+            client=client, reply=STRUCTURED_REPLY, share=share,
+            what=f"the state update after section {index + 1}")
+
+    fitted = fit(1.0)
     try:
-        reply = ctx.client("writer", ctx.writer_model).structured(
-            state_update_messages(plan, index, table, text), StateUpdate, task="state_update"
-        )
+        reply, fitted = call_fitted(fit, lambda f: client.structured(
+            f.messages, StateUpdate, task="state_update", item=index))
         update, usage = reply.value, reply.usage
     except ModelCallError as exc:
         if not can_fall_back(exc):
             raise
         update = fallback_update(plan, index, text, table)
         warnings.append(f"section {index + 1}: state table updated without the model ({exc})")
+    record = record.model_copy(update={
+        "established": established(update),
+        "prompt_trims": list(dict.fromkeys([*record.prompt_trims, *fitted.trims])),
+        "prompt_tokens": max(record.prompt_tokens, fitted.prompt_tokens),
+    })
     return {"table": merge_update(table, update), "cursor": index + 1, "usage": usage,
-            "warnings": warnings}
+            "warnings": warnings, "sections": {index: record}}
 
 
 def route_after_table(

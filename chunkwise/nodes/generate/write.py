@@ -1,9 +1,12 @@
 """The section loop's writing half: write (or rewrite) one section, then review it.
 
 One section per graph step: `write_section` stores the draft and `review_section` checks it
-(deterministic QC); a draft that fails goes back for a rewrite with its problems listed, up to
-`max_retries` times, and the best attempt is kept. A resumed run continues at the section
-(and attempt) where it stopped.
+(deterministic QC, repetition of earlier text included) before the state table records it.
+A draft with problems a rewrite can fix goes back with those problems, repeated passages
+quoted; a rewrite that scores worse than the best attempt is discarded, and rewriting stops as
+soon as one does not improve on the best (the same prompt would get the same answer), or after
+`max_retries`. Whatever repetition the kept attempt still has is taken out before it is
+recorded. A resumed run continues at the section (and attempt) where it stopped.
 """
 
 from __future__ import annotations
@@ -13,6 +16,13 @@ from typing import Any, Literal
 from langgraph.runtime import Runtime
 
 from chunkwise.models.retry import ModelCallError
+from chunkwise.nodes.generate.budget import (
+    TOKENS_PER_WORD,
+    Fitted,
+    call_fitted,
+    fit_prompt,
+    reply_tokens,
+)
 from chunkwise.nodes.generate.common import (
     can_fall_back,
     check_section,
@@ -20,15 +30,26 @@ from chunkwise.nodes.generate.common import (
     ordered,
     plan_of,
     recent_text,
+    thresholds,
+    timed,
 )
 from chunkwise.prompts.generate import rewrite_messages, section_messages
 from chunkwise.runtime.progress import announce_stage, unit_done
-from chunkwise.state.generate import Draft, GenerateContext, GenerateState, SectionRecord
+from chunkwise.state.generate import (
+    Draft,
+    GenerateContext,
+    GenerateState,
+    GenerationPlan,
+    SectionRecord,
+)
+from chunkwise.text import qc
 from chunkwise.text.attempts import replaces_best
-from chunkwise.text.qc import count_words
 from chunkwise.text.tokens import resolve_tokenizer
 
+EMPTY_PENALTY = 1000  # an empty answer is worse than any text
 
+
+@timed
 def write_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> dict[str, Any]:
     ctx = runtime.context
     store = ctx.store()
@@ -36,35 +57,105 @@ def write_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> di
     index = state["cursor"]
     announce_stage("sections", len(plan.sections) - index)
     table = state["table"]
+    spec = plan.sections[index]
     tokenizer = resolve_tokenizer(ctx.tokenizer, codec_ok=True)
     recent = recent_text(store, state["sections"], index, tokenizer, ctx.prefix_window_tokens)
     client = ctx.client("writer", ctx.writer_model)
+    room = reply_tokens(spec.target_length, client.max_output_tokens)
     previous = state["draft"]
     if previous is not None and previous.index == index and previous.problems:
-        draft_text = store.get(previous.text_key)
-        messages = rewrite_messages(plan, index, table, recent, draft_text, previous.problems,
-                                    count_words(draft_text))
+        best = store.get(previous.best_key)  # a discarded rewrite is never rewritten again
+        problems, words = previous.problems, qc.count_words(best)
+
+        def fit(share: float) -> Fitted:
+            return fit_prompt(
+                lambda shown, text: rewrite_messages(plan, index, table, text, best, problems,
+                                                     words, shown),
+                client=client, reply=room, recent=recent, tokenizer=tokenizer, share=share,
+                what=f"the QC rewrite of section {index + 1}",
+            )
+
         try:
-            reply = client.complete(messages, task="qc_rewrite")
+            reply, fitted = call_fitted(fit, lambda f: client.complete(
+                f.messages, task="qc_rewrite", max_tokens=f.max_tokens, item=index))
         except ModelCallError as exc:
             if not can_fall_back(exc):
                 raise
             # the model cannot rewrite: stop retrying, the review keeps the best draft
-            gave_up = previous.model_copy(update={"final": True, "problems": []})
+            gave_up = previous.model_copy(update={"final": True, "problems": [],
+                                                  "text_key": previous.best_key})
             return {"draft": gave_up,
                     "warnings": [f"section {index + 1}: no QC rewrite ({exc})"]}
-        attempt = previous.attempt + 1
-        best: tuple[str, int | None] = (previous.best_key, previous.best_problems)
+        draft = previous.model_copy(update={"attempt": previous.attempt + 1, "problems": []})
     else:
-        reply = client.complete(section_messages(plan, index, table, recent),
-                                task="section_generation")
-        attempt, best = 0, ("", None)
-    text = clean_section(reply.text, plan.sections[index].title)
-    draft = Draft(index=index, attempt=attempt, text_key=store.put(text),
-                  best_key=best[0], best_problems=best[1])
+        def fit(share: float) -> Fitted:
+            return fit_prompt(
+                lambda shown, text: section_messages(plan, index, table, text, shown),
+                client=client, reply=room, recent=recent, tokenizer=tokenizer, share=share,
+                what=f"section {index + 1}",
+            )
+
+        reply, fitted = call_fitted(fit, lambda f: client.complete(
+            f.messages, task="section_generation", max_tokens=f.max_tokens, item=index))
+        draft = Draft(index=index, attempt=0, text_key="")
+    text = qc.trim_unfinished(clean_section(reply.text, spec.title))
+    draft = draft.model_copy(update={
+        "text_key": store.put(text),
+        "prompt_trims": list(dict.fromkeys([*draft.prompt_trims, *fitted.trims])),
+        "prompt_tokens": max(draft.prompt_tokens, fitted.prompt_tokens),
+    })
     return {"draft": draft, "usage": reply.usage}
 
 
+def fixable(plan: GenerationPlan, index: int, check: qc.SectionCheck, reply_cap: int) -> list[str]:
+    """The problems a rewrite can fix: all but a length the reply cap cannot reach and a
+    forbidden item the section's own spec asks for."""
+    spec = plan.sections[index]
+    asked = " ".join([spec.title, *spec.key_points, *spec.required_entities])
+    out = [p for p in check.problems()
+           if not any(p.startswith(f'mentions "{item}"') for item, _ in check.forbidden
+                      if qc.names_any(asked, item))]
+    if spec.target_length * TOKENS_PER_WORD > reply_cap and check.words < check.target_words:
+        out = [p for p in out if not p.startswith("length:")]
+    return out
+
+
+LEFTOVER_SHARE = 0.2  # an attempt keeping less than this after its repeats go is a copy
+
+
+def _finish(
+    plan: GenerationPlan, draft: Draft, earlier: list[str], ctx: GenerateContext
+) -> SectionRecord:
+    """The record of the best attempt, with any repeated sentence it still has taken out; an
+    attempt that is (nearly) all a copy of earlier text leaves the section out: a copy adds
+    nothing, and kept it makes the text say everything twice."""
+    store = ctx.store()
+    key = draft.best_key
+    text = store.get(key)
+    notes = list(draft.notes)
+    limit = thresholds(ctx).duplicate_similarity
+    cleaned, dropped = qc.drop_repeats(text, earlier, threshold=limit)
+    if dropped:
+        if qc.count_words(cleaned) < LEFTOVER_SHARE * qc.count_words(text):
+            cleaned = ""  # the scraps of a copy (a sentence cut at the window's start) go too
+        text, key = cleaned, store.put(cleaned)
+        shown = "; ".join(f'"{s[:80]}"' for s in dropped[:3])
+        notes.append(f"removed {len(dropped)} repeated sentence(s): {shown}" if cleaned.strip()
+                     else f"left out: every sentence repeated earlier text ({shown})")
+    return SectionRecord(
+        index=draft.index,
+        title=plan.sections[draft.index].title,
+        text_key=key,
+        words=qc.count_words(text),
+        attempts=draft.attempt + 1,
+        problems=check_section(plan, draft.index, text, earlier, ctx).problems(),
+        notes=notes,
+        prompt_trims=draft.prompt_trims,
+        prompt_tokens=draft.prompt_tokens,
+    )
+
+
+@timed
 def review_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> dict[str, Any]:
     ctx = runtime.context
     store = ctx.store()
@@ -74,26 +165,24 @@ def review_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> d
     index = draft.index
     earlier = [store.get(r.text_key) for r in ordered(state["sections"]) if r.index < index]
     text = store.get(draft.text_key)
-    problems = check_section(plan, index, text, earlier, ctx).problems() if text.strip() else [
-        "the section is empty"
-    ]
-    if replaces_best(len(problems), draft.best_problems):
-        draft = draft.model_copy(update={"best_key": draft.text_key,
-                                         "best_problems": len(problems)})
-    if problems and draft.attempt < ctx.max_retries and not draft.final:
-        return {"draft": draft.model_copy(update={"problems": problems})}
-    if draft.best_key != draft.text_key:  # an earlier attempt was better: keep it
-        text = store.get(draft.best_key)
-        problems = check_section(plan, index, text, earlier, ctx).problems()
-    record = SectionRecord(
-        index=index,
-        title=plan.sections[index].title,
-        text_key=draft.best_key,
-        words=count_words(text),
-        attempts=draft.attempt + 1,
-        problems=problems,
-    )
-    unit_done("sections", index, ok=not problems)
+    check = check_section(plan, index, text, earlier, ctx) if text.strip() else None
+    penalty = check.penalty() if check is not None else EMPTY_PENALTY
+    room = reply_tokens(plan.sections[index].target_length,
+                        ctx.client("writer", ctx.writer_model).max_output_tokens)
+    to_fix = fixable(plan, index, check, room) if check is not None else ["the section is empty"]
+    improved = draft.best_problems is None or penalty < draft.best_problems
+    if draft.text_key != draft.best_key and not draft.final:
+        if replaces_best(penalty, draft.best_problems):
+            draft = draft.model_copy(update={"best_key": draft.text_key,
+                                             "best_problems": penalty, "problems": to_fix})
+        else:
+            draft = draft.model_copy(update={"notes": [
+                *draft.notes, f"rewrite {draft.attempt} discarded: it scored worse than the "
+                f"attempt before ({penalty} against {draft.best_problems} QC points)"]})
+    if draft.problems and improved and draft.attempt < ctx.max_retries and not draft.final:
+        return {"draft": draft}
+    record = _finish(plan, draft, earlier, ctx)
+    unit_done("sections", index, ok=not record.problems)
     return {"sections": {index: record}, "draft": None}
 
 

@@ -29,6 +29,8 @@ def records_back(store: BlobStore, head: str | None) -> Iterator[PartRecord]:
 
 
 def fidelity_limits(style_name: str, context: RephraseContext) -> FidelityLimits:
+    """The checks' limits for a style: its length bounds (unless overridden) and how much of
+    the text it asks to change."""
     style = STYLES.get(style_name)
     low = style.min_length_ratio if style else FidelityLimits.min_length_ratio
     high = style.max_length_ratio if style else FidelityLimits.max_length_ratio
@@ -36,4 +38,5 @@ def fidelity_limits(style_name: str, context: RephraseContext) -> FidelityLimits
         low = context.min_length_ratio
     if context.max_length_ratio is not None:
         high = context.max_length_ratio
-    return FidelityLimits(min_length_ratio=low, max_length_ratio=high)
+    change = style.min_change if style else FidelityLimits.min_change
+    return FidelityLimits(min_length_ratio=low, max_length_ratio=high, min_change=change)

@@ -30,7 +30,13 @@ from chunkwise.runtime.blobs import read_cached
 from chunkwise.runtime.progress import announce_stage, unit_done
 from chunkwise.state.rephrase import CheckOutcome, PartRecord, RephraseContext, RephraseState
 from chunkwise.text.attempts import replaces_best
-from chunkwise.text.fidelity import CheckResult, ChunkSample, run_checks
+from chunkwise.text.fidelity import (
+    CheckResult,
+    ChunkSample,
+    changed_share,
+    check_style_change,
+    run_checks,
+)
 from chunkwise.text.overlap import (
     parts_from_json,
     split_edges,
@@ -61,7 +67,8 @@ def _judge(
 ) -> tuple[CheckResult, Usage, list[BaseMessage]]:
     """The LLM judge as one more check: its score, and its reasons when below `min_score`."""
     messages = judge_messages(request.style_instruction, request.current_chunk, rewritten)
-    answer = client.structured(messages, RewriteVerdict, task="judge_rewrite")
+    answer = client.structured(messages, RewriteVerdict, task="judge_rewrite",
+                               item=request.chunk_index)
     verdict = answer.value
     reasons = tuple(" ".join(r.split()) for r in verdict.reasons if r.strip())
     passed = verdict.score >= min_score
@@ -71,6 +78,12 @@ def _judge(
     return result, answer.usage, messages
 
 
+def _rank(results: list[CheckResult], style: CheckResult) -> int:
+    """Failed checks, a fidelity failure counting more than a style not applied: an attempt
+    that keeps every fact beats one that changes more words but drops one."""
+    return 2 * sum(not r.passed for r in results) + (0 if style.passed else 1)
+
+
 def _rewrite_until_verified(
     ctx: RephraseContext,
     base: RewriteRequest,
@@ -78,17 +91,22 @@ def _rewrite_until_verified(
     tokenizer: Tokenizer,
     record: PartRecord,
 ) -> str:
-    """Attempts of one part until one passes or the retries run out; the best one's text."""
+    """Attempts of one part until one passes or the retries run out; the best one's text.
+
+    A part that keeps every fact but comes back nearly unchanged under a style that asks for
+    change (`fidelity.check_style_change`) is retried once, saying so; if it is still nearly
+    unchanged it is kept and reported as unchanged, not flagged."""
     rewriter = ctx.client("rewriter", ctx.rewriter_model)
     judge = ctx.client("judge", ctx.judge_model) if ctx.judge else None
     usage = Usage()
-    best: tuple[str, list[CheckResult]] = ("", [])
-    best_failed: int | None = None
+    best: tuple[str, list[CheckResult], CheckResult] = ("", [], CheckResult("style_change", True))
+    best_rank: int | None = None
     feedback: tuple[str, ...] = ()
+    style_retried = False
     for attempt in range(ctx.max_retries + 1):
         request = replace(base, feedback=feedback, attempt=attempt)
         messages = rewrite_messages(request)
-        completion = rewriter.complete(messages, task="rewrite")
+        completion = rewriter.complete(messages, task="rewrite", item=base.chunk_index)
         usage = usage + completion.usage
         record.calls += 1
         record.tokens_sent += prompt_tokens(messages, tokenizer)
@@ -96,26 +114,35 @@ def _rewrite_until_verified(
         answer = trim_repeated_lead(
             answer, [base.overlap_text, base.rewritten_prefix], base.current_chunk
         )
-        results = run_checks(replace(sample, rewritten=answer), ctx.checks, ctx.extra_checks)
+        attempt_sample = replace(sample, rewritten=answer)
+        results = run_checks(attempt_sample, ctx.checks, ctx.extra_checks)
+        style = check_style_change(attempt_sample)
         if judge is not None and all(r.passed for r in results):
             verdict, judged, judge_prompt = _judge(judge, request, answer, ctx.judge_min_score)
             results.append(verdict)
             usage = usage + judged
             record.calls += 1
             record.judge_tokens_sent += prompt_tokens(judge_prompt, tokenizer)
+        rank = _rank(results, style)
+        if replaces_best(rank, best_rank):
+            best, best_rank = (answer, results, style), rank
         failed = [r for r in results if not r.passed]
-        if replaces_best(len(failed), best_failed):
-            best, best_failed = (answer, results), len(failed)
-        if not failed:
+        style_due = not style.passed and not style_retried  # one retry for it, saying so
+        if not failed and not style_due:
             break
         feedback = tuple(reason for r in failed for reason in r.reasons)
+        if style_due:
+            feedback, style_retried = (*feedback, *style.reasons), True
         if attempt < ctx.max_retries:
             record.retries += 1
             record.retry_reasons.extend(feedback)
-    text, results = best
-    record.checks = [CheckOutcome(**r.to_dict()) for r in results]
+    text, results, style = best
+    shown = [style, *results] if sample.limits.min_change > 0 else results
+    record.checks = [CheckOutcome(**r.to_dict()) for r in shown]
     record.passed = all(r.passed for r in results)
     record.flagged = not record.passed
+    record.unchanged = not style.passed
+    record.changed = round(changed_share(base.current_chunk, text), 3)
     record.input_tokens_billed = usage.input_tokens
     record.output_tokens_billed = usage.output_tokens
     return text

@@ -35,6 +35,9 @@ def stitch_output(state: RephraseState, runtime: Runtime[RephraseContext]) -> di
     ]
     sent = sum(c.tokens_sent for c in chunks)
     flagged = [c.index for c in chunks if c.flagged]
+    unchanged = [c.index for c in chunks if c.unchanged]
+    weight = sum(c.tokens_in for c in chunks)
+    changed = sum(c.changed * c.tokens_in for c in chunks) / weight if weight else 0.0
     report = RephraseReport(
         style=state["style_name"],
         style_instruction=state["instruction"],
@@ -46,10 +49,13 @@ def stitch_output(state: RephraseState, runtime: Runtime[RephraseContext]) -> di
         judge_model=state["judge_name"],
         success=True,
         flagged=flagged,
+        unchanged=unchanged,
         chunks=chunks,
         totals=ReportTotals(
             chunks=len(chunks),
             flagged=len(flagged),
+            unchanged=len(unchanged),
+            changed=round(changed, 3),
             retries=sum(c.retries for c in chunks),
             calls=sum(c.calls for c in chunks),
             input_tokens=input_tokens,

@@ -1,0 +1,156 @@
+"""The section loop holds up on weak models: repetition of earlier text is caught before the
+state table records it and rewritten with the passages quoted, every prompt fits a small
+context window (what was left out is reported), and the report says what a run cost per
+1,000 words."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from chunkwise.models.scripted import ScriptedCall
+from chunkwise.models.settings import ModelSettings
+from chunkwise.nodes.generate.budget import PROMPT_MARGIN, TEMPLATE_TOKENS
+from chunkwise.prompts.measure import prompt_tokens
+from chunkwise.text import qc
+from tests.generate.conftest import Runner, text_of
+from tests.generate.support import filler, manual_plan, section_of, section_text, writer_model
+
+RECENT = re.compile(r"## End of the text so far\n<<<\n(.*?)\n>>>", re.DOTALL)
+
+
+def test_a_writer_that_repeats_the_previous_section_is_rewritten_with_the_quote(
+    run_generate: Runner, tmp_path: Path
+) -> None:
+    def parrot(call: ScriptedCall) -> str:  # section 2 first copies the text so far
+        text = section_text(call)
+        if section_of(call) != 1:
+            return text
+        match = RECENT.search(call.prompt)
+        assert match is not None
+        return match.group(1) + "\n\n" + text
+
+    model = writer_model(write=parrot, rewrite=section_text)
+    result = run_generate({"manual_plan": manual_plan(3)}, model).values["result"]
+
+    (rewrite,) = model.calls_for("qc_rewrite")
+    first = text_of(tmp_path, result["sections"][0]["text_key"])
+    quoted = qc.sentences(first)[2]  # the first long enough to count
+    assert f'repeats a sentence of section 1: "{quoted}"' in rewrite.prompt
+    # caught before the state table recorded section 2: the update saw the rewrite only
+    order = [(c.task, section_of(c)) for c in model.calls if c.task != "consistency_check"]
+    assert order[2:5] == [("section_generation", 1), ("qc_rewrite", 1), ("state_update", 1)]
+    second = text_of(tmp_path, result["sections"][1]["text_key"])
+    assert quoted not in second
+    report = result["qc_report"]
+    assert report["passed"] and report["near_duplicate_count"] == 0
+    assert report["repeated_ngram_rate"] < 0.02
+
+
+def test_a_section_that_only_copies_the_text_so_far_is_left_out_not_kept(
+    run_generate: Runner,
+) -> None:
+    def copier(call: ScriptedCall) -> str:  # section 3 copies the text so far, every time
+        match = RECENT.search(call.prompt)
+        if section_of(call) != 2 or match is None:
+            return section_text(call)
+        return match.group(1)
+
+    model = writer_model(write=copier)
+    result = run_generate({"manual_plan": manual_plan(3)}, model).values["result"]
+    assert len(model.calls_for("qc_rewrite")) >= 1  # it was asked to fix it first
+    report = result["qc_report"]
+    assert any(n.startswith('section 3 "Part 3": left out: every sentence repeated earlier text')
+               for n in report["removed_repeats"]), report["removed_repeats"]
+    assert report["near_duplicate_count"] == 0 and report["repeated_ngram_rate"] < 0.02
+    assert [section_of(c) for c in model.calls_for("state_update")] == [0, 1]
+    assert not [c for c in model.calls_for("consistency_pass") if section_of(c) == 2]
+
+
+def test_a_section_looping_over_its_own_paragraph_is_rewritten_with_the_quote(
+    run_generate: Runner,
+) -> None:
+    def looping(call: ScriptedCall) -> str:
+        half = section_text(call, ratio=0.5)
+        return half + "\n\n" + half if section_of(call) == 0 else section_text(call)
+
+    model = writer_model(write=looping, rewrite=section_text)
+    report = run_generate({"manual_plan": manual_plan(2)}, model).values["result"]["qc_report"]
+    (rewrite,) = model.calls_for("qc_rewrite")
+    assert 'repeats its own earlier sentence: "' in rewrite.prompt
+    assert "repeats itself: " in rewrite.prompt and "(say these differently: \"" in rewrite.prompt
+    assert report["passed"]
+
+
+def _rich_update(call: ScriptedCall) -> dict[str, Any]:
+    """A state update that fills the table: many long facts and names per section."""
+    index = section_of(call) + 1
+    return {
+        "new_entities": [{"name": f"Keeper {index}-{k}", "note": filler(12, f"n{index}{k}")}
+                         for k in range(10)],
+        "facts": [filler(30, f"f{index}{k}") for k in range(10)],
+        "terms": [f"term {index}-{k}" for k in range(10)],
+        "open_threads": [filler(20, f"t{index}{k}") for k in range(5)],
+        "summary": filler(70, f"s{index}"),
+    }
+
+
+def test_prompts_that_would_overflow_a_small_window_are_trimmed_and_reported(
+    run_generate: Runner,
+) -> None:
+    window = 2600
+    model = writer_model(state_update=_rich_update)
+    settings = ModelSettings(cache=False, max_attempts=1, context_window=window)
+    result = run_generate({"manual_plan": manual_plan(4, 250)}, model, models=settings,
+                          prefix_window_tokens=1200).values["result"]
+
+    # no call was skipped: every section written, every table update made
+    assert [section_of(c) for c in model.calls_for("section_generation")] == [0, 1, 2, 3]
+    assert [section_of(c) for c in model.calls_for("state_update")] == [0, 1, 2, 3]
+    for call in model.calls_for("section_generation") + model.calls_for("state_update"):
+        size = prompt_tokens(call.messages) * PROMPT_MARGIN + TEMPLATE_TOKENS
+        assert size < window, (call.task, size)
+    report = result["qc_report"]
+    trims = report["prompt_trims"]
+    assert any("state table shortened" in t for t in trims)
+    assert any(re.search(r"prefix window cut from \d+ to \d+ tokens", t) for t in trims)
+    assert not any(t.startswith('section 1 "Part 1"') for t in trims)  # nothing to cut there
+    assert report["context_window"] == window
+    assert 0 < report["largest_prompt_tokens"] <= window
+    last = model.calls_for("section_generation")[-1].prompt
+    assert "Skerry Light 4" in last and "Length: about 250 words." in last  # the brief stays
+    assert result["success"] and report["passed"]
+
+
+def test_the_report_gives_calls_and_seconds_per_thousand_words(run_generate: Runner) -> None:
+    model = writer_model()
+    report = run_generate({"manual_plan": manual_plan(3, 200)}, model).values["result"][
+        "qc_report"]
+    assert report["calls"] == len(model.calls) == 3 + 3 + 2  # writes, updates, two checks
+    assert report["calls_per_1000_words"] == round(1000 * report["calls"] / report["words"], 1)
+    assert report["seconds"] > 0
+    assert report["seconds_per_1000_words"] > 0
+
+
+def test_a_prompt_the_model_still_refuses_for_its_length_is_refitted_not_skipped(
+    run_generate: Runner,
+) -> None:
+    refused: list[int] = []
+
+    def overflow_once(call: ScriptedCall) -> BaseException | None:
+        """The model's own tokenizer counts more than cl100k: section 2's prompt is refused."""
+        if call.task == "section_generation" and section_of(call) == 1 and not refused:
+            refused.append(len(call.prompt))
+            return ValueError("prompt of 8422 tokens exceeds the model's context length")
+        return None
+
+    model = writer_model(state_update=_rich_update, fail=overflow_once)
+    settings = ModelSettings(cache=False, max_attempts=1, context_window=4000)
+    result = run_generate({"manual_plan": manual_plan(3, 250)}, model, models=settings).values[
+        "result"]
+    writes = [c for c in model.calls_for("section_generation") if section_of(c) == 1]
+    assert len(writes) == 2 and len(writes[1].prompt) < refused[0]  # sent again, smaller
+    trims = result["qc_report"]["prompt_trims"]
+    assert any(t.startswith('section 2 "Part 2": refitted into 75% of its') for t in trims)
+    assert result["qc_report"]["passed"]
