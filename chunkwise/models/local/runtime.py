@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import Any
 
 from chunkwise.errors import ConfigError
+from chunkwise.models.local.sampling import Repetition
 from chunkwise.models.local.weights import INSTALL_HINT
 
 _CONTEXT_OVERFLOW = re.compile(r"Requested tokens \((\d+)\) exceed context window of (\d+)")
@@ -38,6 +39,18 @@ class LoadedModel:
     # different executor threads, and only a Lock may be released by another thread.
     lock: threading.Lock = field(default_factory=threading.Lock)
     _formatter: Any = None
+
+    def begin(self, repetition: Repetition) -> None:
+        """Set up one call (hold `lock`): its repetition controls, and fresh timings."""
+        self.llama.repetition = repetition
+        reset = getattr(self.llama, "reset_timings", None)
+        if reset is not None:
+            reset()
+
+    def timings(self) -> dict[str, float] | None:
+        """llama.cpp's counters since `begin` (hold `lock`), or None for other engines."""
+        read = getattr(self.llama, "timings", None)
+        return read() if read is not None else None
 
     def prompt_tokens(self, messages: list[dict[str, Any]]) -> int | None:
         """Exact prompt size under the model's chat template, or None when it has none.
@@ -112,9 +125,11 @@ def _close_all() -> None:
 
 
 def _construct(model_path: str, n_ctx: int, n_threads: int | None) -> Any:
-    llama_cpp = import_llama_cpp()
+    import_llama_cpp()  # a ConfigError with the install hint when it is missing
+    from chunkwise.models.local.engine import ChunkwiseLlama
+
     try:
-        llama = llama_cpp.Llama(
+        llama = ChunkwiseLlama(
             model_path=model_path, n_ctx=n_ctx, n_threads=n_threads, verbose=False
         )
     except (ValueError, RuntimeError) as exc:
