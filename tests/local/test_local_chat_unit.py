@@ -14,6 +14,7 @@ from typing_extensions import TypedDict
 
 from chunkwise.models.local import chat
 from chunkwise.models.local.chat import LlamaCppChatModel
+from chunkwise.models.local.messages import with_json_instruction
 from chunkwise.models.local.runtime import ContextLengthExceededError, LoadedModel
 from chunkwise.models.local.sampling import NO_REPETITION_CONTROL, PROSE_REPETITION, Repetition
 
@@ -168,10 +169,22 @@ def test_structured_output_constrains_and_parses(
     assert params["response_format"]["type"] == "json_object"
     assert schema["required"] == ["name", "age"]
     assert schema["description"] == "A person named in the text."
-    # the instruction joins the existing system message rather than adding a second one
+    # the instruction ends the last user message: the prompt's prefix is the plain call's
+    assert messages[0] == {"role": "system", "content": "Extract people."}
     assert [m["role"] for m in messages] == ["system", "user"]
-    assert messages[0]["content"].startswith("Extract people.")
-    assert '"first name"' in messages[0]["content"]
+    assert messages[1]["content"].startswith("Ada is 36.\n\nAnswer with a single JSON object")
+    assert '"first name"' in messages[1]["content"]
+    plain, _ = llama.calls[0]
+    model.invoke([SystemMessage("Extract people."), HumanMessage("Ada is 36.")])
+    assert llama.calls[1][0][1]["content"] == "Ada is 36."
+    assert plain[1]["content"].startswith(llama.calls[1][0][1]["content"])
+
+
+def test_json_instruction_follows_a_trailing_tool_or_assistant_message() -> None:
+    messages = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
+    out = with_json_instruction(messages, None)
+    assert out[:2] == messages
+    assert out[2] == {"role": "user", "content": "Answer with a single JSON object only."}
 
 
 @pytest.mark.parametrize("method", ["json_schema", "function_calling", "json_mode"])

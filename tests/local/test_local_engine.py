@@ -1,4 +1,4 @@
-"""The engine's pure parts: prompt-lookup drafts and the saved-prefix cache (no model needed)."""
+"""The engine's pure part: the saved-prefix cache (no model needed)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,7 @@ import pytest
 
 pytest.importorskip("llama_cpp")
 
-from chunkwise.models.local.engine import (  # noqa: E402
-    PrefixCache,
-    common_prefix,
-    lookup_continuation,
-)
+from chunkwise.models.local.engine import PrefixCache, common_prefix
 
 
 def test_common_prefix() -> None:
@@ -19,17 +15,6 @@ def test_common_prefix() -> None:
     assert common_prefix(np.array([1, 2, 3]), [1, 2, 3, 4]) == 3
     assert common_prefix([], [1]) == 0
     assert common_prefix([5], [6]) == 0
-
-
-def test_lookup_takes_what_followed_the_latest_match_of_the_longest_ngram() -> None:
-    # "1 2 3" occurs at 0 and "7 2 3" at 5; the text ends in "7 2 3": the 3-gram wins over
-    # the more recent 2-gram "2 3".
-    text = [7, 2, 3, 4, 5, 1, 2, 3, 8, 9, 7, 2, 3]
-    assert lookup_continuation(text, 3).tolist() == [4, 5, 1]
-    # only a 2-gram matches: the latest occurrence is used
-    assert lookup_continuation([1, 2, 6, 1, 2, 7, 9, 1, 2], 2).tolist() == [7, 9]
-    assert lookup_continuation([1, 2, 3, 4], 5).tolist() == []  # nothing repeats
-    assert lookup_continuation([4], 5).tolist() == []
 
 
 def test_prefix_cache_keeps_the_longest_and_drops_the_least_recent() -> None:

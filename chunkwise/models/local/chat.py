@@ -6,6 +6,10 @@ llama.cpp context per model (see `runtime`), structured output through grammar-c
 decoding (see `structured`), and a context overflow that surfaces as a clear, non-retryable
 "context length" error.
 
+Per call it also picks the repetition controls (`sampling`: DRY for prose, nothing for code or
+JSON; a call may say `text_kind="prose"|"code"` or pass the controls itself) and reports
+llama.cpp's own counters in `response_metadata["llama_timings"]` (see `engine`).
+
 Context budget: `n_ctx` (default 8192, exposed as `context_window`) is the total number of
 tokens, counted by the model's own tokenizer, shared by the whole templated prompt (system text,
 instructions, chat-template overhead of a few tokens per message, the JSON-schema instruction

@@ -1,15 +1,19 @@
-"""`ChunkwiseLlama`: `llama_cpp.Llama` with cheaper constrained sampling and per-call DRY.
+"""`ChunkwiseLlama`: `llama_cpp.Llama` with cheaper constrained sampling, DRY, saved prefixes.
 
-Written against llama-cpp-python 0.3.36 (pinned in the `local` extra), overriding the two
-sampler hooks its `generate` loop calls, `_init_sampler` and `sample`:
+Written against llama-cpp-python 0.3.36 (pinned in the `local` extra), overriding the hooks its
+`generate` loop calls (`_init_sampler`, `sample`) and `generate` itself:
 
-- Grammar check on the chosen token only. Stock sampling runs the grammar over the whole
-  vocabulary (152k tokens for Qwen) before every token, about 50 ms each on two cores. Here the
+- Grammar checked on the chosen token only. Stock sampling runs the grammar over the whole
+  vocabulary (152k tokens for Qwen) before every token, about 30 ms each on two cores. Here the
   token is chosen without the grammar and checked against it alone; only when the grammar
-  rejects it is the choice made again over the grammar-masked vocabulary (llama.cpp's own
-  `common_sampler` does the same). Under greedy decoding the result is identical: the best token
-  overall, when allowed, is the best allowed token.
+  rejects it (about 1% of tokens) is the choice made again over the grammar-masked vocabulary,
+  as llama.cpp's own `common_sampler` does. Under greedy decoding the result is identical: the
+  best token overall, when allowed, is the best allowed token.
 - DRY (see `sampling.Repetition`), which the stock chain cannot add, for prose replies.
+- Saved prefixes: llama-cpp-python reuses the KV cache only for the prefix a prompt shares with
+  the previous call. With `prefix_cache_bytes`, the KV state a new prompt would overwrite is
+  saved, and a saved state sharing a longer prefix with the next prompt is restored instead of
+  evaluating that prefix again (calls of different kinds interleave in every pipeline).
 
 Imported by `runtime` only when a model loads, so chunkwise works without llama-cpp-python.
 """
@@ -18,7 +22,6 @@ from __future__ import annotations
 
 import ctypes
 import math
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,13 +70,13 @@ class _GrammarCheck(_Sampler):
         )
 
     def allows(self, token: int) -> bool:
-        self._one[0].id, self._one[0].logit, self._one[0].p = token, 0.0, 0.0
+        self._one[0] = llama_cpp.llama_token_data(token, 0.0, 0.0)
         self._one_array.size, self._one_array.selected = 1, -1
         self.apply(ctypes.byref(self._one_array))
         return not math.isinf(self._one[0].logit)
 
 
-class ChunkwiseLlama(llama_cpp.Llama):  # type: ignore[misc]
+class ChunkwiseLlama(llama_cpp.Llama):
     """A `Llama` whose sampling is cheaper under a grammar and can add DRY; see module doc.
 
     `repetition` applies to the generations that follow; the chat model sets it per call while
@@ -81,30 +84,13 @@ class ChunkwiseLlama(llama_cpp.Llama):  # type: ignore[misc]
     full-vocabulary pass), for profiling.
     """
 
-    def __init__(
-        self, *args: Any, draft_tokens: int = 0, prefix_cache_bytes: int = 0, **kwargs: Any
-    ) -> None:
+    def __init__(self, *args: Any, prefix_cache_bytes: int = 0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.prefixes = PrefixCache(prefix_cache_bytes)
         self.repetition: Repetition = NO_REPETITION_CONTROL
         self.grammar_rechecks = 0
-        self.draft_tokens = draft_tokens
-        self.drafted = self.draft_checks = 0
-        self.draft_check_ms = 0.0
         self._grammar: _GrammarCheck | None = None
         self._dry: _Sampler | None = None
-        self._verify_next = False
-        if draft_tokens > 0:
-            # Set after construction: passed to the constructor, a draft model makes
-            # llama-cpp-python compute logits for every prompt token.
-            self.draft_model = self._draft
-
-    def _draft(self, input_ids: Any) -> Any:
-        """Prompt-lookup draft: what followed the last occurrence of the current n-gram."""
-        drafts = lookup_continuation(input_ids, self.draft_tokens)
-        self._verify_next = len(drafts) > 0
-        self.drafted += len(drafts)
-        return drafts
 
     def generate(self, tokens: Any, *args: Any, **kwargs: Any) -> Any:
         """Stock generation, after swapping in the saved KV state that covers most of `tokens`.
@@ -142,47 +128,25 @@ class ChunkwiseLlama(llama_cpp.Llama):  # type: ignore[misc]
         self.n_tokens = count
         self._requires_eval = True
 
-    def eval(self, tokens: Any) -> None:
-        if not self._verify_next:
-            super().eval(tokens)
-            return
-        # A draft check: one batch with logits at every position, so `generate` can sample
-        # each position and stop at the first draft token the model would not have chosen.
-        self._verify_next = False
-        started = time.perf_counter()
-        n_past = self.n_tokens
-        self._ctx.kv_cache_seq_rm(-1, n_past, -1)
-        self._batch.set_batch(batch=tokens, n_past=n_past, logits_all=True)
-        self._ctx.decode(self._batch)
-        self.input_ids[n_past : n_past + len(tokens)] = tokens
-        self.n_tokens += len(tokens)
-        self._requires_eval = False
-        self.draft_checks += 1
-        self.draft_check_ms += (time.perf_counter() - started) * 1000
-
     def reset_timings(self) -> None:
         llama_cpp.llama_perf_context_reset(self._ctx.ctx)
-        self.grammar_rechecks = self.drafted = self.draft_checks = 0
-        self.draft_check_ms = 0.0
+        self.grammar_rechecks = 0
 
     def timings(self) -> dict[str, float]:
-        """Work since `reset_timings`, in llama.cpp's counters: batch decodes (the prompt, minus
-        what the KV cache reused, plus draft checks), single-token decodes, milliseconds each,
-        draft tokens proposed, and tokens the grammar rejected."""
+        """Work since `reset_timings`: prompt tokens evaluated (those the KV cache did not hold
+        already), tokens generated, the milliseconds each took, and tokens the grammar
+        rejected (each cost a pass over the whole vocabulary)."""
         perf = llama_cpp.llama_perf_context(self._ctx.ctx)
         return {
-            "batch_tokens": perf.n_p_eval,
-            "batch_ms": round(perf.t_p_eval_ms, 1),
-            "single_decodes": perf.n_eval,
-            "single_ms": round(perf.t_eval_ms, 1),
-            "draft_checks": self.draft_checks,
-            "draft_check_ms": round(self.draft_check_ms, 1),
-            "drafted_tokens": self.drafted,
+            "prompt_eval_tokens": perf.n_p_eval,
+            "prompt_eval_ms": round(perf.t_p_eval_ms, 1),
+            "generated_tokens": perf.n_eval,
+            "generation_ms": round(perf.t_eval_ms, 1),
             "grammar_rechecks": self.grammar_rechecks,
         }
 
-    def _init_sampler(self, **kwargs: Any) -> Any:
-        self._verify_next = False  # a new generation starts with its prompt
+    # `generate` calls both hooks with keyword arguments only; these take what it passes.
+    def _init_sampler(self, **kwargs: Any) -> Any:  # type: ignore[override]
         grammar = kwargs.pop("grammar", None)
         self._grammar = None if grammar is None else _GrammarCheck(self._model.vocab, grammar)
         self._dry = self._dry_sampler()
@@ -215,8 +179,9 @@ class ChunkwiseLlama(llama_cpp.Llama):  # type: ignore[misc]
             "DRY",
         )
 
-    def sample(self, **kwargs: Any) -> int:
-        if self._sampler is None or (self._grammar is None and self._dry is None):
+    def sample(self, **kwargs: Any) -> int:  # type: ignore[override]
+        chain = self._sampler
+        if chain is None or (self._grammar is None and self._dry is None):
             return int(super().sample(**kwargs))
         idx = kwargs.get("idx")
         logits = llama_cpp.llama_get_logits_ith(
@@ -225,18 +190,18 @@ class ChunkwiseLlama(llama_cpp.Llama):  # type: ignore[misc]
         if not logits:
             raise RuntimeError("llama.cpp returned no logits to sample from")
         row = np.ctypeslib.as_array(logits, shape=(self._n_vocab,))
-        token = self._choose(row, masked=False)
+        token = self._choose(chain, row, masked=False)
         if self._grammar is not None and not self._grammar.allows(token):
             self.grammar_rechecks += 1
-            token = self._choose(row, masked=True)
-        self._sampler.accept(token)
+            token = self._choose(chain, row, masked=True)
+        chain.accept(token)
         if self._dry is not None:
             self._dry.accept(token)
         if self._grammar is not None:
             self._grammar.accept(token)
         return token
 
-    def _choose(self, row: Any, *, masked: bool) -> int:
+    def _choose(self, chain: Any, row: Any, *, masked: bool) -> int:
         """The chain's pick over fresh candidates; `masked` runs the grammar over them first."""
         self._candidates.copy_logits(row)
         self._candidates.candidates.selected = -1
@@ -245,7 +210,7 @@ class ChunkwiseLlama(llama_cpp.Llama):  # type: ignore[misc]
             self._grammar.apply(candidates)
         if self._dry is not None:
             self._dry.apply(candidates)
-        llama_cpp.llama_sampler_apply(self._sampler.sampler, candidates)
+        llama_cpp.llama_sampler_apply(chain.sampler, candidates)
         chosen = self._candidates.candidates
         if chosen.selected < 0:
             raise RuntimeError("llama.cpp's sampler chain selected no token")
@@ -301,18 +266,3 @@ def common_prefix(a: Any, b: Any) -> int:
     differ = np.flatnonzero(np.asarray(a[:size]) != np.asarray(b[:size]))
     return int(differ[0]) if len(differ) else size
 
-
-def lookup_continuation(
-    tokens: Any, limit: int, *, longest: int = 4, shortest: int = 2
-) -> Any:
-    """Up to `limit` tokens that followed the latest earlier occurrence of the text's last
-    n-gram (longest n first), or none; a guess the model then checks in one batch."""
-    ids = np.asarray(tokens)
-    size = len(ids)
-    for n in range(min(longest, size - 1), shortest - 1, -1):
-        windows = np.lib.stride_tricks.sliding_window_view(ids[: size - 1], n)
-        hits = np.flatnonzero((windows == ids[size - n :]).all(axis=1))
-        if len(hits):
-            start = int(hits[-1]) + n
-            return ids[start : start + limit]
-    return ids[:0]

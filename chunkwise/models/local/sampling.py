@@ -14,9 +14,10 @@ from typing import Any, Literal
 TextKind = Literal["prose", "code"]
 TEXT_KINDS: tuple[TextKind, ...] = ("prose", "code")
 
-# A system message asking for a fenced code block marks a code call (paper2code's code,
-# file and repair prompts all do); prose prompts never ask for one.
-_CODE_REQUEST = re.compile(r"```")
+# A prompt showing or asking for a fenced code block marks a code call (paper2code's code,
+# file and repair prompts all do). A prose prompt quoting code is taken for code too, which
+# only costs it the repetition control.
+_CODE_FENCE = re.compile(r"```")
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def repetition_for_call(
 
     JSON and code replies get none (both repeat tokens by design: keys, identifiers,
     indentation); prose gets `prose`. `kind` says which a free-text call is; without it a call is
-    code when its system message asks for a fenced code block. Explicit `overrides` (any
+    code when a message of its prompt holds a fenced code block. Explicit `overrides` (any
     `Repetition` field passed per call) win over both.
     """
     if structured:
@@ -80,7 +81,4 @@ def repetition_for_call(
 
 
 def _asks_for_code(messages: Sequence[Mapping[str, Any]]) -> bool:
-    return any(
-        m.get("role") == "system" and _CODE_REQUEST.search(str(m.get("content") or ""))
-        for m in messages
-    )
+    return any(_CODE_FENCE.search(str(m.get("content") or "")) for m in messages)
