@@ -22,7 +22,6 @@ left and stops with finish_reason "length" at the end of the context.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,7 +41,12 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field
 
 from chunkwise.models.local.messages import to_llama_messages, with_json_instruction
-from chunkwise.models.local.runtime import LoadedModel, context_overflow, load_model
+from chunkwise.models.local.runtime import (
+    LoadedModel,
+    context_overflow,
+    load_model,
+    usable_cpus,
+)
 from chunkwise.models.local.sampling import (
     PROSE_REPETITION,
     REPETITION_ARGUMENTS,
@@ -98,8 +102,9 @@ class LlamaCppChatModel(BaseChatModel):
     """Name reported in response metadata (e.g. `qwen2.5-coder-1.5b`)."""
     n_ctx: int = Field(default=DEFAULT_N_CTX, gt=0)
     """Context size in tokens, prompt and reply together."""
-    n_threads: int | None = Field(default_factory=os.cpu_count)
-    """CPU threads for generation; only the first model object per (file, n_ctx) decides."""
+    n_threads: int | None = Field(default_factory=usable_cpus)
+    """CPU threads for prompt evaluation and generation (default: the CPUs this process may
+    use); only the first model object per (file, n_ctx) decides."""
     temperature: float = 0.0
     """0 means greedy decoding, so runs are repeatable."""
     top_p: float | None = None

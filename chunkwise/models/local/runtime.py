@@ -90,6 +90,17 @@ _MODELS: dict[tuple[str, int], LoadedModel] = {}
 _LOAD_LOCK = threading.Lock()
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on: its affinity set where the OS reports one.
+
+    `os.cpu_count()` counts the host's CPUs even when a container or `taskset` allows fewer,
+    and llama.cpp threads beyond the allowed CPUs stall each other at every barrier.
+    """
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def llama_cpp_available() -> bool:
     """Whether llama-cpp-python is installed, checked without importing it (slow, native)."""
     return importlib.util.find_spec("llama_cpp") is not None
@@ -137,6 +148,7 @@ def _construct(model_path: str, n_ctx: int, n_threads: int | None) -> Any:
             model_path=model_path,
             n_ctx=n_ctx,
             n_threads=n_threads,
+            n_threads_batch=n_threads,
             prefix_cache_bytes=PREFIX_CACHE_BYTES,
             verbose=False,
         )
