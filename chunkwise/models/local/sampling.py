@@ -28,8 +28,9 @@ class Repetition:
     `presence_penalty` subtract from it) look at the last `penalty_last_n` generated tokens.
     DRY (`dry_multiplier` > 0) penalizes only the token that would extend a sequence already
     generated longer than `dry_allowed_length`, growing by `dry_base` per extra token, over the
-    last `dry_penalty_last_n` tokens (-1: the whole reply). Only generated tokens count: copying
-    names and numbers from the prompt is never penalized.
+    last `dry_penalty_last_n` generated tokens. Only generated tokens count: copying names and
+    numbers from the prompt is never penalized. (llama.cpp's "-1 = whole context" is not used:
+    the sampler API of llama-cpp-python 0.3.36 takes no context size, and -1 left DRY inert.)
     """
 
     repeat_penalty: float = 1.0
@@ -39,7 +40,7 @@ class Repetition:
     dry_multiplier: float = 0.0
     dry_base: float = 1.75
     dry_allowed_length: int = 2
-    dry_penalty_last_n: int = -1
+    dry_penalty_last_n: int = 4096
 
     @property
     def uses_dry(self) -> bool:
