@@ -221,9 +221,12 @@ class ChunkwiseLlama(llama_cpp.Llama):
 MIN_PREFIX_TOKENS = 64
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SavedPrefix:
-    """The KV state of sequence 0 after evaluating `tokens`."""
+    """The KV state of sequence 0 after evaluating `tokens`.
+
+    Compared by identity: `tokens` is a numpy array, whose `==` is elementwise (and fails on
+    arrays of different lengths), so the generated `__eq__` broke `list.remove`."""
 
     tokens: Any
     state: bytes
