@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -76,3 +77,11 @@ def test_missing_llama_cpp_says_how_to_install(
 
 def test_default_n_ctx_for_builtin_models() -> None:
     assert local.DEFAULT_N_CTX == 8192
+
+
+def test_threads_default_to_the_cpus_this_process_may_use() -> None:
+    from chunkwise.models.local.runtime import usable_cpus
+
+    cpus = usable_cpus()
+    assert 1 <= cpus <= (os.cpu_count() or 1)
+    assert LlamaCppChatModel(model_path="/m.gguf").n_threads == cpus

@@ -14,7 +14,9 @@ from typing_extensions import TypedDict
 
 from chunkwise.models.local import chat
 from chunkwise.models.local.chat import LlamaCppChatModel
+from chunkwise.models.local.messages import with_json_instruction
 from chunkwise.models.local.runtime import ContextLengthExceededError, LoadedModel
+from chunkwise.models.local.sampling import NO_REPETITION_CONTROL, PROSE_REPETITION, Repetition
 
 
 class Person(BaseModel):
@@ -36,6 +38,8 @@ class FakeLlama:
 
     def __init__(self) -> None:
         self.calls: list[tuple[list[dict[str, Any]], dict[str, Any]]] = []
+        self.repetition: Repetition | None = None  # set by LoadedModel.begin before each call
+        self.repetitions: list[Repetition | None] = []
         self.replies: list[str] = []
         self.overflow = False
         self.active = 0
@@ -45,6 +49,7 @@ class FakeLlama:
         self, messages: list[dict[str, Any]], stream: bool = False, **params: Any
     ) -> Any:
         self.calls.append((messages, params))
+        self.repetitions.append(self.repetition)
         if stream:
             return self._stream()
         self._enter()
@@ -164,10 +169,22 @@ def test_structured_output_constrains_and_parses(
     assert params["response_format"]["type"] == "json_object"
     assert schema["required"] == ["name", "age"]
     assert schema["description"] == "A person named in the text."
-    # the instruction joins the existing system message rather than adding a second one
+    # the instruction ends the last user message: the prompt's prefix is the plain call's
+    assert messages[0] == {"role": "system", "content": "Extract people."}
     assert [m["role"] for m in messages] == ["system", "user"]
-    assert messages[0]["content"].startswith("Extract people.")
-    assert '"first name"' in messages[0]["content"]
+    assert messages[1]["content"].startswith("Ada is 36.\n\nAnswer with a single JSON object")
+    assert '"first name"' in messages[1]["content"]
+    plain, _ = llama.calls[0]
+    model.invoke([SystemMessage("Extract people."), HumanMessage("Ada is 36.")])
+    assert llama.calls[1][0][1]["content"] == "Ada is 36."
+    assert plain[1]["content"].startswith(llama.calls[1][0][1]["content"])
+
+
+def test_json_instruction_follows_a_trailing_tool_or_assistant_message() -> None:
+    messages = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
+    out = with_json_instruction(messages, None)
+    assert out[:2] == messages
+    assert out[2] == {"role": "user", "content": "Answer with a single JSON object only."}
 
 
 @pytest.mark.parametrize("method", ["json_schema", "function_calling", "json_mode"])
@@ -264,3 +281,39 @@ def test_concurrent_calls_never_overlap(llama: FakeLlama, model: LlamaCppChatMod
 
 def test_token_ids_use_the_model_tokenizer(llama: FakeLlama, model: LlamaCppChatModel) -> None:
     assert model.get_num_tokens("one two three") == 3
+
+
+def test_prose_gets_repetition_control_code_and_json_do_not(
+    llama: FakeLlama, model: LlamaCppChatModel
+) -> None:
+    llama.replies = ["prose", "code", '{"name": "Ada", "age": 36}']
+
+    model.invoke([SystemMessage("Write plainly."), HumanMessage("Tell me about lighthouses.")])
+    model.invoke([SystemMessage("Output only the code in one ```python block."), HumanMessage("x")])
+    model.with_structured_output(Person).invoke("Ada is 36.")
+
+    assert llama.repetitions == [PROSE_REPETITION, NO_REPETITION_CONTROL, NO_REPETITION_CONTROL]
+    assert PROSE_REPETITION != NO_REPETITION_CONTROL
+    # the controls travel to the engine, never as create_chat_completion arguments
+    assert not {"repeat_penalty", "dry_multiplier"} & {k for _, p in llama.calls for k in p}
+
+
+def test_text_kind_and_explicit_controls_per_call(
+    llama: FakeLlama, model: LlamaCppChatModel
+) -> None:
+    model.bind(text_kind="code").invoke("Tell me about lighthouses.")
+    model.invoke([SystemMessage("```python please"), HumanMessage("x")], text_kind="prose")
+    model.invoke("hi", repeat_penalty=1.2, penalty_last_n=128)
+    off = model.model_copy(update={"prose_repetition": NO_REPETITION_CONTROL})
+    off.invoke("Tell me about lighthouses.")
+
+    assert llama.repetitions == [
+        NO_REPETITION_CONTROL,
+        PROSE_REPETITION,
+        Repetition(
+            **{**PROSE_REPETITION.__dict__, "repeat_penalty": 1.2, "penalty_last_n": 128}
+        ),
+        NO_REPETITION_CONTROL,
+    ]
+    with pytest.raises(ValueError, match="text_kind"):
+        model.invoke("hi", text_kind="poetry")

@@ -18,6 +18,7 @@ from chunkwise.models.local.registry import (
     resolve_local_model,
 )
 from chunkwise.models.local.runtime import ContextLengthExceededError, llama_cpp_available
+from chunkwise.models.local.sampling import PROSE_REPETITION, Repetition, TextKind
 from chunkwise.models.local.weights import CACHE_ENV, INSTALL_HINT, ensure_model_file
 
 N_CTX_ENV = "CHUNKWISE_LOCAL_N_CTX"
@@ -29,9 +30,12 @@ __all__ = [
     "DEFAULT_N_CTX",
     "LOCAL_MODEL_ENV",
     "N_CTX_ENV",
+    "PROSE_REPETITION",
     "ContextLengthExceededError",
     "LlamaCppChatModel",
     "LocalModelChoice",
+    "Repetition",
+    "TextKind",
     "build_local_chat_model",
     "ensure_model_file",
     "resolve_local_model",

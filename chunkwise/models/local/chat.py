@@ -6,6 +6,10 @@ llama.cpp context per model (see `runtime`), structured output through grammar-c
 decoding (see `structured`), and a context overflow that surfaces as a clear, non-retryable
 "context length" error.
 
+Per call it also picks the repetition controls (`sampling`: DRY for prose, nothing for code or
+JSON; a call may say `text_kind="prose"|"code"` or pass the controls itself) and reports
+llama.cpp's own counters in `response_metadata["llama_timings"]` (see `engine`).
+
 Context budget: `n_ctx` (default 8192, exposed as `context_window`) is the total number of
 tokens, counted by the model's own tokenizer, shared by the whole templated prompt (system text,
 instructions, chat-template overhead of a few tokens per message, the JSON-schema instruction
@@ -18,9 +22,9 @@ left and stops with finish_reason "length" at the end of the context.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
@@ -37,7 +41,19 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field
 
 from chunkwise.models.local.messages import to_llama_messages, with_json_instruction
-from chunkwise.models.local.runtime import LoadedModel, context_overflow, load_model
+from chunkwise.models.local.runtime import (
+    LoadedModel,
+    context_overflow,
+    load_model,
+    usable_cpus,
+)
+from chunkwise.models.local.sampling import (
+    PROSE_REPETITION,
+    REPETITION_ARGUMENTS,
+    TEXT_KINDS,
+    Repetition,
+    repetition_for_call,
+)
 from chunkwise.models.local.structured import (
     STRUCTURED_METHODS,
     OutputSchema,
@@ -58,13 +74,23 @@ _PASSTHROUGH = frozenset(
         "min_p",
         "max_tokens",
         "seed",
-        "repeat_penalty",
-        "presence_penalty",
-        "frequency_penalty",
         "response_format",
         "logit_bias",
     }
 )
+# Per-call arguments the model itself consumes: what kind of text the reply is, and explicit
+# repetition controls (see `sampling.repetition_for_call`).
+_TEXT_KIND = "text_kind"
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One request, ready for llama.cpp."""
+
+    messages: list[dict[str, Any]]
+    params: dict[str, Any]
+    tool: Mapping[str, Any] | None
+    repetition: Repetition
 
 
 class LlamaCppChatModel(BaseChatModel):
@@ -76,8 +102,9 @@ class LlamaCppChatModel(BaseChatModel):
     """Name reported in response metadata (e.g. `qwen2.5-coder-1.5b`)."""
     n_ctx: int = Field(default=DEFAULT_N_CTX, gt=0)
     """Context size in tokens, prompt and reply together."""
-    n_threads: int | None = Field(default_factory=os.cpu_count)
-    """CPU threads for generation; only the first model object per (file, n_ctx) decides."""
+    n_threads: int | None = Field(default_factory=usable_cpus)
+    """CPU threads for prompt evaluation and generation (default: the CPUs this process may
+    use); only the first model object per (file, n_ctx) decides."""
     temperature: float = 0.0
     """0 means greedy decoding, so runs are repeatable."""
     top_p: float | None = None
@@ -86,6 +113,8 @@ class LlamaCppChatModel(BaseChatModel):
     """Reply cap; None lets the reply use the rest of the context."""
     seed: int | None = None
     """Sampling seed; only matters when temperature > 0."""
+    prose_repetition: Repetition = PROSE_REPETITION
+    """Repetition controls for prose replies (never for code or JSON); see `sampling`."""
 
     @property
     def context_window(self) -> int:
@@ -123,19 +152,22 @@ class LlamaCppChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        llama_messages, params, tool = self._prepare(messages, stop, kwargs)
+        call = self._prepare(messages, stop, kwargs)
         loaded = self._loaded()
         with loaded.lock:
+            loaded.begin(call.repetition)
             response = self._guard_overflow(
-                lambda: loaded.llama.create_chat_completion(messages=llama_messages, **params)
+                lambda: loaded.llama.create_chat_completion(messages=call.messages, **call.params)
             )
+            timings = loaded.timings()
         choice = response["choices"][0]
         text = choice["message"].get("content") or ""
         usage = response["usage"]
         message = self._message(
             text,
-            tool,
+            call.tool,
             finish_reason=choice.get("finish_reason"),
+            timings=timings,
             usage=UsageMetadata(
                 input_tokens=usage["prompt_tokens"],
                 output_tokens=usage["completion_tokens"],
@@ -155,16 +187,18 @@ class LlamaCppChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        llama_messages, params, tool = self._prepare(messages, stop, kwargs)
+        call = self._prepare(messages, stop, kwargs)
+        tool = call.tool
         loaded = self._loaded()
         pieces: list[str] = []
         finish_reason = None
         # The lock is held across yields: a slow consumer delays other branches, but the
         # llama.cpp context is never touched by two generations at once.
         with loaded.lock:
-            input_tokens = loaded.prompt_tokens(llama_messages)
+            loaded.begin(call.repetition)
+            input_tokens = loaded.prompt_tokens(call.messages)
             stream = loaded.llama.create_chat_completion(
-                messages=llama_messages, stream=True, **params
+                messages=call.messages, stream=True, **call.params
             )
             for chunk in self._guard_overflow_iter(stream):
                 choice = chunk["choices"][0]
@@ -178,6 +212,7 @@ class LlamaCppChatModel(BaseChatModel):
                     if run_manager:
                         run_manager.on_llm_new_token(piece, chunk=out)
                     yield out
+            timings = loaded.timings()
         # Streamed deltas are one per generated token except where llama.cpp holds back
         # partial UTF-8 or stop-string prefixes, so this count is a close lower bound.
         usage = None
@@ -201,20 +236,24 @@ class LlamaCppChatModel(BaseChatModel):
             content="",
             tool_call_chunks=calls,
             usage_metadata=usage,
-            response_metadata={"model_name": self.model_name, "finish_reason": finish_reason},
+            response_metadata=_metadata(self.model_name, finish_reason, timings),
             chunk_position="last",
         )
         yield ChatGenerationChunk(message=last, generation_info={"finish_reason": finish_reason})
 
     def _prepare(
         self, messages: Sequence[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
-    ) -> tuple[list[dict[str, Any]], dict[str, Any], Mapping[str, Any] | None]:
-        """Llama messages, create_chat_completion arguments, and the forced tool if any."""
+    ) -> _Call:
+        """Llama messages, create_chat_completion arguments, forced tool and repetition."""
         kwargs = dict(kwargs)
         tool = None
         if "tools" in kwargs:
             tool = forced_tool(kwargs.pop("tools"), kwargs.pop("tool_choice", None))
             kwargs["response_format"] = response_format(output_schema(tool))
+        kind = kwargs.pop(_TEXT_KIND, None)
+        if kind is not None and kind not in TEXT_KINDS:
+            raise ValueError(f"{_TEXT_KIND} must be one of {TEXT_KINDS}, got {kind!r}")
+        overrides = {name: kwargs.pop(name) for name in REPETITION_ARGUMENTS & set(kwargs)}
         unknown = set(kwargs) - _PASSTHROUGH
         if unknown:
             raise TypeError(f"LlamaCppChatModel got unsupported arguments: {sorted(unknown)}")
@@ -232,7 +271,14 @@ class LlamaCppChatModel(BaseChatModel):
         json_format = params.get("response_format")
         if json_format is not None:
             llama_messages = with_json_instruction(llama_messages, json_format.get("schema"))
-        return llama_messages, params, tool
+        repetition = repetition_for_call(
+            structured=json_format is not None,
+            kind=kind,
+            messages=llama_messages,
+            prose=self.prose_repetition,
+            overrides=overrides,
+        )
+        return _Call(llama_messages, params, tool, repetition)
 
     def _message(
         self,
@@ -241,8 +287,9 @@ class LlamaCppChatModel(BaseChatModel):
         *,
         finish_reason: str | None,
         usage: UsageMetadata,
+        timings: dict[str, float] | None = None,
     ) -> AIMessage:
-        metadata = {"model_name": self.model_name, "finish_reason": finish_reason}
+        metadata = _metadata(self.model_name, finish_reason, timings)
         if tool is None:
             return AIMessage(content=text, usage_metadata=usage, response_metadata=metadata)
         name, call_id = tool["function"]["name"], f"call_{uuid.uuid4().hex}"
@@ -340,3 +387,12 @@ class LlamaCppChatModel(BaseChatModel):
         return RunnableMap(raw=llm) | parse.with_fallbacks(
             [no_parse], exception_key="parsing_error"
         )
+
+
+def _metadata(
+    model_name: str, finish_reason: str | None, timings: dict[str, float] | None
+) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"model_name": model_name, "finish_reason": finish_reason}
+    if timings:
+        metadata["llama_timings"] = timings
+    return metadata

@@ -71,12 +71,13 @@ def message_text(message: BaseMessage) -> str:
 def with_json_instruction(
     messages: list[dict[str, Any]], schema: dict[str, Any] | None
 ) -> list[dict[str, Any]]:
-    """Messages with a system instruction to answer in JSON matching `schema`.
+    """Messages with an instruction to answer in JSON matching `schema`, at the very end.
 
     Grammar-constrained decoding guarantees the shape, but the model only sees the keys as it is
     forced to write them; showing the schema (with its descriptions) up front lets a small model
-    plan the content too. The instruction joins an existing leading system message so templates
-    that honour only one system message still see it.
+    plan the content too. It goes last, appended to the final user message (a template may
+    honour only one system message, and only first): a structured call then shares its whole
+    prompt prefix with a plain call on the same material, which the KV cache reuses.
     """
     instruction = "Answer with a single JSON object only."
     if schema is not None:
@@ -84,8 +85,8 @@ def with_json_instruction(
             "Answer with a single JSON object that conforms to this JSON schema:\n"
             + json.dumps(schema, ensure_ascii=False)
         )
-    if messages and messages[0]["role"] == "system":
-        first = dict(messages[0])
-        first["content"] = f"{first['content']}\n\n{instruction}".lstrip()
-        return [first, *messages[1:]]
-    return [{"role": "system", "content": instruction}, *messages]
+    if messages and messages[-1]["role"] == "user":
+        last = dict(messages[-1])
+        last["content"] = f"{last['content']}\n\n{instruction}".lstrip()
+        return [*messages[:-1], last]
+    return [*messages, {"role": "user", "content": instruction}]

@@ -3,8 +3,8 @@
 A llama.cpp context holds mutable state (KV cache, sampler), so two generations on one instance
 must never overlap: every use goes through `LoadedModel.lock`, and concurrent graph branches
 simply queue. Sharing one instance per (file, n_ctx) also keeps memory bounded when a graph
-builds many chat-model objects for the same model. `llama_cpp` is imported here only, on first
-load, so the rest of chunkwise works without the `local` extra.
+builds many chat-model objects for the same model. `llama_cpp` is imported on first load only
+(here and in `engine`), so the rest of chunkwise works without the `local` extra.
 """
 
 from __future__ import annotations
@@ -19,7 +19,12 @@ from types import ModuleType
 from typing import Any
 
 from chunkwise.errors import ConfigError
+from chunkwise.models.local.sampling import Repetition
 from chunkwise.models.local.weights import INSTALL_HINT
+
+# KV states kept for prompts that come back (see `engine`): about 9,000 tokens of the 1.5B
+# model (28 KB a token), a few prompts' worth.
+PREFIX_CACHE_BYTES = 256 << 20
 
 _CONTEXT_OVERFLOW = re.compile(r"Requested tokens \((\d+)\) exceed context window of (\d+)")
 
@@ -38,6 +43,18 @@ class LoadedModel:
     # different executor threads, and only a Lock may be released by another thread.
     lock: threading.Lock = field(default_factory=threading.Lock)
     _formatter: Any = None
+
+    def begin(self, repetition: Repetition) -> None:
+        """Set up one call (hold `lock`): its repetition controls, and fresh timings."""
+        self.llama.repetition = repetition
+        reset = getattr(self.llama, "reset_timings", None)
+        if reset is not None:
+            reset()
+
+    def timings(self) -> dict[str, float] | None:
+        """llama.cpp's counters since `begin` (hold `lock`), or None for other engines."""
+        read = getattr(self.llama, "timings", None)
+        return read() if read is not None else None
 
     def prompt_tokens(self, messages: list[dict[str, Any]]) -> int | None:
         """Exact prompt size under the model's chat template, or None when it has none.
@@ -71,6 +88,17 @@ class LoadedModel:
 
 _MODELS: dict[tuple[str, int], LoadedModel] = {}
 _LOAD_LOCK = threading.Lock()
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on: its affinity set where the OS reports one.
+
+    `os.cpu_count()` counts the host's CPUs even when a container or `taskset` allows fewer,
+    and llama.cpp threads beyond the allowed CPUs stall each other at every barrier.
+    """
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 def llama_cpp_available() -> bool:
@@ -112,10 +140,17 @@ def _close_all() -> None:
 
 
 def _construct(model_path: str, n_ctx: int, n_threads: int | None) -> Any:
-    llama_cpp = import_llama_cpp()
+    import_llama_cpp()  # a ConfigError with the install hint when it is missing
+    from chunkwise.models.local.engine import ChunkwiseLlama
+
     try:
-        llama = llama_cpp.Llama(
-            model_path=model_path, n_ctx=n_ctx, n_threads=n_threads, verbose=False
+        llama = ChunkwiseLlama(
+            model_path=model_path,
+            n_ctx=n_ctx,
+            n_threads=n_threads,
+            n_threads_batch=n_threads,
+            prefix_cache_bytes=PREFIX_CACHE_BYTES,
+            verbose=False,
         )
     except (ValueError, RuntimeError) as exc:
         raise ConfigError(
