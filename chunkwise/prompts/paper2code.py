@@ -43,19 +43,24 @@ hyperparameters, Datasets and evaluation, Notation).
 
 {notes}"""
 
-DATASET_SYSTEM = """You recommend public datasets for reproducing a machine-learning paper. \
-Prefer datasets the paper itself uses; otherwise the closest widely available ones."""
+# The calls that work from the whole paper's notes (datasets, code, plan, files, repairs) share
+# one system message and open with the same notes block, task last: a local model then evaluates
+# the notes once and reuses them (saved-prefix cache) instead of once per call.
+PAPER_SYSTEM = """You are an expert machine-learning research engineer who reproduces research \
+papers in PyTorch. You get notes on one paper, then one task about it: do exactly that task."""
 
-DATASET_TEMPLATE = """Paper: {title}
+PAPER_NOTES = """Paper: {title}
 
 Notes on the paper:
 {notes}
 
+"""
+
+DATASET_TEMPLATE = """Task: recommend public datasets for reproducing this paper. Prefer \
+datasets the paper itself uses; otherwise the closest widely available ones.
+
 Name the learning task, the single best dataset to start with, up to four candidates with why \
 each fits and where to get it (library id or URL), and the preprocessing needed."""
-
-CODE_SYSTEM = """You are an expert PyTorch engineer. You write one complete, runnable Python \
-file that implements a research paper faithfully. Output only the code in one ```python block."""
 
 # Rules every generated file follows, so that the static check and the smoke run can pass.
 CODE_RULES = """- Import only torch, numpy and the Python standard library{locals}. No \
@@ -131,10 +136,8 @@ def skeleton_source() -> str:
     return CODE_SKELETON.removeprefix("```python\n").removesuffix("```")
 
 
-CODE_TEMPLATE = """Paper: {title}
-
-Notes on the whole paper:
-{notes}
+CODE_TEMPLATE = """Task: write one complete, runnable Python file that implements this paper \
+faithfully. Output only the code in one ```python block.
 
 Recommended dataset: {dataset} (task: {task}), for real training later; the smoke run uses \
 random tensors.
@@ -151,14 +154,8 @@ Fill in this skeleton completely (keep its names; replace every `...`):
 STATIC_STAGE = "the static check (nothing ran yet)"
 SMOKE_STAGE = "when it runs (`python main.py`, random data, tiny sizes)"
 
-REPAIR_SYSTEM = """You fix a Python file that fails. You get notes on the paper it implements, \
-the error and the file. Return the whole corrected file in one ```python block, changing only \
-what the error needs."""
-
-REPAIR_TEMPLATE = """Paper: {title}
-
-Notes on the paper (for reference):
-{notes}
+REPAIR_TEMPLATE = """Task: fix a Python file that fails. Return the whole corrected file in \
+one ```python block, changing only what the error needs.
 {context}
 Here is {path}:
 ```python
@@ -173,13 +170,8 @@ import, decorator, class and function it still needs. Rules:
 {rules}
 {entry_rule}"""
 
-PLAN_SYSTEM = """You plan a small PyTorch repository that implements a research paper: which \
-files it has, in which order they are written, and the paper's hyperparameters."""
-
-PLAN_TEMPLATE = """Paper: {title}
-
-Notes on the paper:
-{notes}
+PLAN_TEMPLATE = """Task: plan a small PyTorch repository that implements this paper: which \
+files it has, in which order they are written, and the paper's hyperparameters.
 
 1. List the Python files of a small repository implementing this paper, in dependency order \
 (a file imports only files listed before it), each with one sentence on its purpose and its \
@@ -191,13 +183,8 @@ config.py, config.yaml and README.md are written separately: do not list them.
 2. List every hyperparameter the notes give: its name as a Python identifier (d_model, \
 num_layers, learning_rate), its value as written, and what it controls."""
 
-FILE_SYSTEM = """You write one file of a small PyTorch repository that implements a research \
-paper. Output only that file's code in one ```python block."""
-
-FILE_TEMPLATE = """Paper: {title}
-
-Notes on the paper:
-{notes}
+FILE_TEMPLATE = """Task: write one file of a small PyTorch repository that implements this \
+paper. Output only that file's code in one ```python block.
 
 The repository, files in dependency order:
 {plan}
@@ -353,11 +340,16 @@ def merge_messages(
     ]
 
 
-def dataset_messages(*, title: str, notes: str) -> list[BaseMessage]:
+def _paper_task(title: str, notes: str, task: str) -> list[BaseMessage]:
+    """The shared system message and notes block, then the task (see PAPER_SYSTEM)."""
     return [
-        SystemMessage(DATASET_SYSTEM),
-        HumanMessage(DATASET_TEMPLATE.format(title=title, notes=notes)),
+        SystemMessage(PAPER_SYSTEM),
+        HumanMessage(PAPER_NOTES.format(title=title, notes=notes) + task),
     ]
+
+
+def dataset_messages(*, title: str, notes: str) -> list[BaseMessage]:
+    return _paper_task(title, notes, DATASET_TEMPLATE)
 
 
 def _rules(local_files: bool = False) -> str:
@@ -368,13 +360,10 @@ def code_messages(
     *, title: str, notes: str, dataset: str, task: str, rewrite: bool = False
 ) -> list[BaseMessage]:
     """The single-file prompt; `rewrite` asks again after an answer that looped."""
-    return [
-        SystemMessage(CODE_SYSTEM),
-        HumanMessage(CODE_TEMPLATE.format(
-            title=title, notes=notes, dataset=dataset, task=task, rules=_rules(),
-            smoke=SMOKE_RUN, skeleton=CODE_SKELETON, note=f"\n\n{LOOPED}" if rewrite else "",
-        )),
-    ]
+    return _paper_task(title, notes, CODE_TEMPLATE.format(
+        dataset=dataset, task=task, rules=_rules(), smoke=SMOKE_RUN, skeleton=CODE_SKELETON,
+        note=f"\n\n{LOOPED}" if rewrite else "",
+    ))
 
 
 def unchanged_followup(messages: list[BaseMessage], answer: str) -> list[BaseMessage]:
@@ -388,24 +377,16 @@ def repair_messages(
 ) -> list[BaseMessage]:
     """Ask for the whole corrected file; `stage` says where it failed ("the static check",
     "when it runs"), `context` shows the repository's other files."""
-    return [
-        SystemMessage(REPAIR_SYSTEM),
-        HumanMessage(REPAIR_TEMPLATE.format(
-            title=title, notes=notes, path=path, code=code.rstrip(), stage=stage,
-            error=error.rstrip(),
-            context=f"\n{context.rstrip()}\n" if context else "",
-            hints="".join(f"Hint: {hint}\n" for hint in repair_hints(error)),
-            rules=_rules(local_files),
-            entry_rule=f"- {SMOKE_RUN}" if entry else "",
-        )),
-    ]
+    return _paper_task(title, notes, REPAIR_TEMPLATE.format(
+        path=path, code=code.rstrip(), stage=stage, error=error.rstrip(),
+        context=f"\n{context.rstrip()}\n" if context else "",
+        hints="".join(f"Hint: {hint}\n" for hint in repair_hints(error)),
+        rules=_rules(local_files), entry_rule=f"- {SMOKE_RUN}" if entry else "",
+    ))
 
 
 def plan_messages(*, title: str, notes: str, dataset: str) -> list[BaseMessage]:
-    return [
-        SystemMessage(PLAN_SYSTEM),
-        HumanMessage(PLAN_TEMPLATE.format(title=title, notes=notes, dataset=dataset)),
-    ]
+    return _paper_task(title, notes, PLAN_TEMPLATE.format(dataset=dataset))
 
 
 def file_messages(
@@ -413,14 +394,11 @@ def file_messages(
     rewrite: bool = False,
 ) -> list[BaseMessage]:
     """One repository file's prompt; `rewrite` asks again after an answer that looped."""
-    return [
-        SystemMessage(FILE_SYSTEM),
-        HumanMessage(FILE_TEMPLATE.format(
-            title=title, notes=notes, plan=plan, previous=previous or "(none yet)", path=path,
-            purpose=purpose, rules=_rules(local_files=True),
-            entry_rule=ENTRY_RULE if entry else "", note=f"\n{LOOPED}" if rewrite else "",
-        )),
-    ]
+    return _paper_task(title, notes, FILE_TEMPLATE.format(
+        plan=plan, previous=previous or "(none yet)", path=path, purpose=purpose,
+        rules=_rules(local_files=True), entry_rule=ENTRY_RULE if entry else "",
+        note=f"\n{LOOPED}" if rewrite else "",
+    ))
 
 
 def readme_messages(*, title: str, plan: str, config: str, dataset: str) -> list[BaseMessage]:
