@@ -168,18 +168,19 @@ class ModelClient:
     # -- one request -------------------------------------------------------------------------
     def _send(
         self, runnable: Any, messages: list[BaseMessage], task: str, item: int | None = None,
-        *, reply_cap: int | None = None,
+        *, prompt_tokens: int, reply_cap: int | None = None,
     ) -> tuple[Any, int, float]:
         """One logical call: a limiter permit per attempt, retries; returns (result, retries,
         seconds waited between attempts). `item` (a chunk, part or section index) tags the
-        call for tracers and progress events.
+        call for tracers and progress events. `prompt_tokens` is the prompt's count, made once
+        per call (`_estimate_tokens`) for both the permit and an estimated usage.
 
         The permit books the prompt plus the reply cap this request carries (`reply_cap`, else
         `--max-new-tokens`): OpenAI charges `max_tokens` against TPM when it admits a request,
         so booking less (a default guess under a larger per-call cap) let the limiter admit
         faster than the provider would."""
         cap = reply_cap or self.settings.max_new_tokens or DEFAULT_OUTPUT_ESTIMATE
-        estimate = _estimate_tokens(messages) + cap
+        estimate = prompt_tokens + cap
         retries, waited = 0, 0.0
         tags = [TASK_TAG + task] + ([f"item:{item}"] if item is not None else [])
         metadata = {"chunkwise_task": task, "chunkwise_model": self.name, "chunkwise_item": item}
@@ -227,7 +228,7 @@ class ModelClient:
         )
         return result, retries, waited
 
-    def _usage(self, message: Any, messages: Sequence[BaseMessage], retries: int = 0) -> Usage:
+    def _usage(self, message: Any, prompt_tokens: int, retries: int = 0) -> Usage:
         meta = getattr(message, "usage_metadata", None)
         if meta:
             usage = usage_from_metadata(dict(meta))
@@ -235,19 +236,22 @@ class ModelClient:
             from chunkwise.text.tokens import count_tokens
 
             out = count_tokens(_text_of(message)) if isinstance(message, BaseMessage) else 0
-            usage = Usage(input_tokens=_estimate_tokens(messages), output_tokens=out, calls=1)
+            usage = Usage(input_tokens=prompt_tokens, output_tokens=out, calls=1)
         if retries:
             usage = usage.model_copy(update={"retries": retries})
         return priced(usage, self.name, base_url=self._price_url)
 
     # -- public ------------------------------------------------------------------------------
     def complete(
-        self, prompt: Prompt, *, task: str, max_tokens: int | None = None, item: int | None = None
+        self, prompt: Prompt, *, task: str, max_tokens: int | None = None, item: int | None = None,
+        prompt_tokens: int | None = None,
     ) -> Completion:
         """Plain text out; cached by (model, endpoint, parameters, task, prompt).
 
         `max_tokens` caps this call's reply below `--max-new-tokens` (small models ramble past
-        a requested length; the cap keeps them to it)."""
+        a requested length; the cap keeps them to it). `prompt_tokens` is a count the caller
+        already has (a chunk's tokens plus the prompt around it), so a long prompt is not
+        tokenized again just to book its permit."""
         messages = _messages(prompt)
         if max_tokens is not None and self.settings.max_new_tokens is not None:
             max_tokens = min(max_tokens, self.settings.max_new_tokens)
@@ -256,9 +260,12 @@ class ModelClient:
             return Completion(hit["text"], Usage(), cached=True)
         started = time.monotonic()
         chat = self.chat if max_tokens is None else with_reply_cap(self.chat, max_tokens)
-        reply, retries, waited = self._send(chat, messages, task, item, reply_cap=max_tokens)
+        if prompt_tokens is None:
+            prompt_tokens = _estimate_tokens(messages)
+        reply, retries, waited = self._send(chat, messages, task, item,
+                                            prompt_tokens=prompt_tokens, reply_cap=max_tokens)
         text = _text_of(reply)
-        usage = self._usage(reply, messages, retries)
+        usage = self._usage(reply, prompt_tokens, retries)
         if self.store is not None:
             self.store.cache_put(key, {"text": text, "seconds": time.monotonic() - started})
         return Completion(text, usage, retry_seconds=waited)
@@ -288,10 +295,12 @@ class ModelClient:
         runnable = self.chat.with_structured_output(target, **kwargs)
         total, waited_total = Usage(), 0.0
         for attempt in range(repair_attempts + 1):
-            result, retries, waited = self._send(runnable, messages, task, item)
+            prompt_tokens = _estimate_tokens(messages)
+            result, retries, waited = self._send(runnable, messages, task, item,
+                                                 prompt_tokens=prompt_tokens)
             waited_total += waited
             raw = result.get("raw")
-            total = total + self._usage(raw, messages, retries)
+            total = total + self._usage(raw, prompt_tokens, retries)
             parsed, error = result.get("parsed"), result.get("parsing_error")
             if parsed is not None and error is None:
                 try:

@@ -11,6 +11,7 @@ from langgraph.types import Send
 from chunkwise.models.retry import ModelCallError
 from chunkwise.models.usage import Usage
 from chunkwise.prompts.paper2code import (
+    chunk_prompt_overhead,
     notes_token_cap,
     notes_word_limit,
     summarize_messages,
@@ -75,7 +76,8 @@ def summarize_chunk(task: SummarizeTask, runtime: Runtime[Paper2CodeContext]) ->
             max_words=max_words,
         )
         reply = client.complete(messages, task="summarize_chunk",
-                                max_tokens=notes_token_cap(max_words), item=index)
+                                max_tokens=notes_token_cap(max_words), item=index,
+                                prompt_tokens=chunk.tokens + chunk_prompt_overhead())
         usage = reply.usage
         summary = reply.text.strip()
         if not summary:
