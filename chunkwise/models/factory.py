@@ -291,9 +291,11 @@ def without_sdk_retries(chat: BaseChatModel) -> tuple[BaseChatModel, int]:
     tests/servers/test_openai_http.py fails if a new langchain-openai renames them. The copy
     also keeps response headers (the provider's rate limits, for the limiter)."""
     # a ChatOpenAI instance means langchain-openai is loaded: importing it only to find out
-    # cost any other model (Bedrock, local, scripted) 0.85 s
-    openai_base = sys.modules.get("langchain_openai.chat_models.base")
-    if openai_base is not None and isinstance(chat, openai_base.BaseChatOpenAI):
+    # cost any other model (Bedrock, local, scripted) 0.85 s. Another thread may be importing
+    # it right now (the module is in sys.modules half-built): no class yet means no instance.
+    openai_class = getattr(sys.modules.get("langchain_openai.chat_models.base"),
+                           "BaseChatOpenAI", None)
+    if openai_class is not None and isinstance(chat, openai_class):
         update: dict[str, Any] = {"include_response_headers": True}
         root = getattr(chat, "root_client", None)
         if root is None or int(getattr(root, "max_retries", 0) or 0) <= 0:

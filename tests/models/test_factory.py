@@ -168,3 +168,21 @@ def test_a_python_model_of_another_kind_does_not_import_langchain_openai() -> No
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_a_half_imported_langchain_openai_is_not_mistaken_for_a_chat_openai(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two documents of a batch start at once: one thread may be importing langchain-openai
+    (its module already in sys.modules, its classes not yet defined) while another asks
+    whether a scripted model is a ChatOpenAI."""
+    import sys
+    import types
+
+    from chunkwise.models.factory import without_sdk_retries
+    from chunkwise.models.scripted import ScriptedChatModel
+
+    half_built = types.ModuleType("langchain_openai.chat_models.base")
+    monkeypatch.setitem(sys.modules, "langchain_openai.chat_models.base", half_built)
+    model = ScriptedChatModel(responders={})
+    assert without_sdk_retries(model)[0] is model
