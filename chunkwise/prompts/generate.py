@@ -244,14 +244,24 @@ def plan_messages(
     return [SystemMessage(_PLANNER_SYSTEM), HumanMessage(body)]
 
 
+PROBLEMS_SHOWN = 12
+
+
 def plan_repair_messages(
     messages: Sequence[BaseMessage], draft: PlanDraft, conflicts: Sequence[str]
 ) -> list[BaseMessage]:
-    """The planning conversation, the plan it gave and why the plan defeats itself."""
+    """The planning conversation, the plan it gave and why the plan defeats itself.
+
+    Each problem once and at most `PROBLEMS_SHOWN` of them: a small model's plan that repeats
+    one key point in every section has hundreds of pairs, which would overflow its window."""
+    unique = list(dict.fromkeys(conflicts))
+    shown = unique[:PROBLEMS_SHOWN]
+    if len(unique) > len(shown):
+        shown.append(f"... and {len(unique) - len(shown)} more problems of the same kinds")
     return [
         *messages,
         AIMessage(draft.model_dump_json()),
-        HumanMessage("## Problems in this plan\n" + _bullets(conflicts) + "\n\n## Write the "
+        HumanMessage("## Problems in this plan\n" + _bullets(shown) + "\n\n## Write the "
                      "whole plan again\nFix every problem above and keep the rest."),
     ]
 

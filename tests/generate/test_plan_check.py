@@ -95,3 +95,18 @@ def test_a_terminology_variant_the_plan_itself_uses_is_a_conflict() -> None:
     assert settled.terminology_preferences == {"language model": "language model",
                                                "LLM": "language model", "API": "API endpoint"}
     assert notes == ['dropped from terminology (the plan itself uses them): "token bucket"']
+
+
+def test_a_repair_prompt_shows_each_problem_once_and_a_bounded_number_of_them() -> None:
+    """A small model's plan repeating one key point in every section has hundreds of pairs;
+    listed whole they overflowed the 0.5B model's window (17,690 tokens)."""
+    from chunkwise.prompts.generate import PROBLEMS_SHOWN, plan_repair_messages
+    from chunkwise.state.generate import PlanDraft
+
+    draft = PlanDraft.model_construct(sections=[], terminology=[], narrative_voice="",
+                                      do_not_include=[])
+    conflicts = [f"sections 1 and {n} share the key point 'x'" for n in range(2, 40)] * 5
+    prompt = plan_repair_messages([], draft, conflicts)[-1].content
+    assert isinstance(prompt, str)
+    assert prompt.count("share the key point") == PROBLEMS_SHOWN
+    assert f"and {38 - PROBLEMS_SHOWN} more problems" in prompt

@@ -91,14 +91,14 @@ def _planned(
             conflicts += sizing_problems(plan, suggested)
         if not conflicts:
             break
-        notes.append("the planner was asked to repair: " + "; ".join(conflicts))
+        notes.append("the planner was asked to repair: " + "; ".join(dict.fromkeys(conflicts)))
         try:
             reply = client.structured(plan_repair_messages(messages, draft, conflicts),
                                       PlanDraft, task="plan_generation")
         except ModelCallError as exc:
             if not can_fall_back(exc):
                 raise
-            notes.append(f"the planner could not repair the plan ({exc.kind})")
+            notes.append(f"the planner could not repair the plan ({exc.kind}: {exc})")
             break
         usage, draft = usage + reply.usage, reply.value
         plan = _from_draft(draft, state, target)
