@@ -18,6 +18,7 @@ from chunkwise.models.retry import ModelCallError
 from chunkwise.models.usage import Usage
 from chunkwise.nodes.generate.common import can_fall_back, timed
 from chunkwise.prompts.generate import plan_messages, plan_repair_messages
+from chunkwise.prompts.measure import prompt_tokens
 from chunkwise.runtime.progress import announce_stage, unit_done
 from chunkwise.state.generate import (
     GenerateContext,
@@ -33,6 +34,7 @@ from chunkwise.state.plan_check import fit_lengths, plan_conflicts, resolve_conf
 WORDS_PER_SECTION = 400  # what one writer call is asked for, about
 MAX_SECTIONS = 40
 PLAN_REPAIRS = 2  # planner calls that may repair a plan's conflicts
+PLAN_REPLY_TOKENS = 2000  # room a rewritten plan needs in the window
 
 
 def suggested_sections(target_words: int) -> int:
@@ -91,10 +93,16 @@ def _planned(
             conflicts += sizing_problems(plan, suggested)
         if not conflicts:
             break
+        repair_prompt = plan_repair_messages(messages, draft, conflicts)
+        size = prompt_tokens(repair_prompt)
+        if size + PLAN_REPLY_TOKENS > client.context_window:
+            # a runaway draft (dozens of sections) cannot be shown back whole: settle it here
+            notes.append(f"the plan was too long to send back for repair ({size} tokens, "
+                         f"window {client.context_window}); its problems were settled here")
+            break
         notes.append("the planner was asked to repair: " + "; ".join(dict.fromkeys(conflicts)))
         try:
-            reply = client.structured(plan_repair_messages(messages, draft, conflicts),
-                                      PlanDraft, task="plan_generation")
+            reply = client.structured(repair_prompt, PlanDraft, task="plan_generation")
         except ModelCallError as exc:
             if not can_fall_back(exc):
                 raise
