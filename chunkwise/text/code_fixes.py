@@ -260,6 +260,18 @@ def add_config_fields(
     return "".join(text[:end]) + block + "".join(text[end:]), added
 
 
+def repeated_block(lines: list[str], start: int, period: int) -> tuple[list[str], int]:
+    """The `period` lines at `start` and how many times they follow one another there
+    (0 when the block is short or blank: not a loop)."""
+    block = lines[start:start + period]
+    if len(block) < period or not any(line.strip() for line in block):
+        return block, 0
+    count = 1
+    while lines[start + count * period:start + (count + 1) * period] == block:
+        count += 1
+    return block, count
+
+
 def collapse_repeats(source: str, *, min_repeats: int = 4, max_period: int = 4) -> tuple[str, int]:
     """`source` with each run of one block of up to `max_period` lines repeated at least
     `min_repeats` times in a row kept once, followed by a comment saying so; and how many
@@ -271,12 +283,9 @@ def collapse_repeats(source: str, *, min_repeats: int = 4, max_period: int = 4) 
     i = 0
     while i < len(lines):
         for period in range(1, max_period + 1):
-            block = lines[i:i + period]
-            if len(block) < period or not any(line.strip() for line in block):
+            block, count = repeated_block(lines, i, period)
+            if not count:
                 continue
-            count = 1
-            while lines[i + count * period:i + (count + 1) * period] == block:
-                count += 1
             if count >= min_repeats:
                 indent = block[0][: len(block[0]) - len(block[0].lstrip())]
                 out.extend(block)

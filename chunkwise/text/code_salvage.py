@@ -14,7 +14,7 @@ import ast
 import io
 import tokenize
 
-from chunkwise.text.code_fixes import collapse_repeats
+from chunkwise.text.code_fixes import collapse_repeats, repeated_block
 
 __all__ = ["close_brackets", "cut_loop", "salvage_looped"]
 
@@ -28,12 +28,9 @@ def cut_loop(source: str, *, min_repeats: int = 4, max_period: int = 4) -> tuple
     lines = source.splitlines()
     for start in range(len(lines)):
         for period in range(1, max_period + 1):
-            block = lines[start:start + period]
-            if len(block) < period or not any(line.strip() for line in block):
+            block, count = repeated_block(lines, start, period)
+            if not count:
                 continue
-            count = 1
-            while lines[start + count * period:start + (count + 1) * period] == block:
-                count += 1
             rest = "\n".join(lines[start + count * period:]).rstrip().splitlines()
             # what follows the loop is at most a partial block: the reply was cut mid-repeat
             cut_off = len(rest) <= period and all(
