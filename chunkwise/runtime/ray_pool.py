@@ -9,7 +9,9 @@ A worker process that dies is restarted by Ray (`max_restarts`) and its calls in
 sent again (`max_task_retries`); work that resumes from checkpoints loses nothing but the
 calls it had in flight. Without an address a local Ray is started (and stopped at the end);
 with one the batch joins that cluster, after checking it can be reached at all, because
-`ray.init` waits without end for an address where nothing listens.
+`ray.init` waits without end for an address where nothing listens. A cluster with token
+authentication (`ray start`'s default once a token exists) needs `RAY_AUTH_MODE=token` here:
+Ray never sends its token to an explicit address unasked, and neither does chunkwise.
 """
 
 from __future__ import annotations
@@ -87,7 +89,11 @@ class RayPool:
         try:
             ray.init(**options)
         except ConnectionError as exc:
-            raise ConfigError(f"--ray {address}: cannot join the cluster ({exc})") from None
+            raise ConfigError(
+                f"--ray {address}: cannot join the cluster ({exc}); if it uses token "
+                "authentication, set RAY_AUTH_MODE=token and give this machine the cluster's "
+                "token (RAY_AUTH_TOKEN or ~/.ray/auth_token)"
+            ) from None
         cpus = float(ray.cluster_resources().get("CPU", 1.0))
         self.workers = max(1, workers or min(int(cpus) or 1, concurrency))
         # documents mostly wait on model calls: a worker needs a share of a CPU, not a whole one

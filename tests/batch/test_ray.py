@@ -4,11 +4,20 @@ The 65 speeches give the same rows on Ray as in one process. Through the fake Op
 the requests counted at the server stay within `--rpm` per window although two worker
 processes send them (each worker has half of it), and would not without the split. A worker
 process that dies mid-call is restarted and its document finished, with no call paid twice.
+`--ray HOST:PORT` joins a cluster started apart by `ray start --head`, gives the same rows,
+and leaves that cluster running.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,3 +127,100 @@ def test_a_worker_that_dies_loses_only_its_document_in_flight(
     # the one call lost with the worker was never answered: no answered call was paid twice
     calls = log.read_text().split()
     assert len(calls) == len(set(calls)) == sum(r["parts"] for r in out.values())
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def ray_cluster(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
+    """A Ray head started the way a user starts one (`ray start --head`), on 127.0.0.1, with
+    token authentication and the provider key in its environment (its workers call the
+    model), in its own process group so that stopping it stops nothing else here.
+    Gives its address, its token and its process."""
+    port = _free_port()
+    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # Ray's socket paths must stay short
+    token = uuid.uuid4().hex + uuid.uuid4().hex
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2]),
+           "CHUNKWISE_HOME": str(tmp_path / "cluster-home"), "RAY_AUTH_MODE": "token",
+           "RAY_AUTH_TOKEN": token, "LLM_API_KEY": OPENAI_KEY}
+    ray_cli = Path(sys.executable).with_name("ray")
+    head = subprocess.Popen(
+        [str(ray_cli), "start", "--head", "--block", "--port", str(port),
+         "--node-ip-address", "127.0.0.1", "--num-cpus", "2", "--include-dashboard=false",
+         "--disable-usage-stats", "--temp-dir", temp],
+        env=env, stdout=subprocess.DEVNULL, stderr=(tmp_path / "head.log").open("wb"),
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and head.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        assert head.poll() is None, (tmp_path / "head.log").read_text(errors="replace")[-2000:]
+        yield f"127.0.0.1:{port}", token, head
+    finally:
+        head.terminate()  # drains, then stops the processes it started
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            head.wait(timeout=60)
+        with contextlib.suppress(ProcessLookupError):  # anything it left behind
+            os.killpg(head.pid, signal.SIGKILL)
+        head.wait()
+
+
+@pytest.mark.timeout(900)
+def test_a_batch_joins_a_running_cluster_and_leaves_it_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_url: str,
+    ray_cluster: tuple[str, str, subprocess.Popen[bytes]],
+) -> None:
+    address, token, head = ray_cluster
+    server = FakeOpenAI(_rewrite).start()
+    try:
+        write_jsonl(tmp_path / "docs.jsonl", docs(6, words=160, prefix=uuid.uuid4().hex[:6]))
+
+        def argv(out: str, db: str, *more: str) -> list[str]:
+            return ["batch", "rephrase", "--input", str(tmp_path / "docs.jsonl"), "--output",
+                    str(tmp_path / out), "--checkpoint-db", db, "--batch-id",
+                    f"join-{uuid.uuid4().hex[:8]}", "--model", "openai:fake-gpt", "--base-url",
+                    server.base_url, "--chunk-tokens", "256", "--concurrency", "4",
+                    "--no-cache", "--quiet", *more]
+
+        monkeypatch.setenv("LLM_API_KEY", OPENAI_KEY)
+        assert run_cli(monkeypatch, argv("local.jsonl", str(tmp_path / "local.sqlite"))) == 0
+
+        # the user's shell on another machine: the CLI in its own process, no provider key
+        # (the cluster's workers hold it), the cluster's token
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("RAY_") and k != "LLM_API_KEY"}
+        env["RAY_AUTH_TOKEN"] = token
+        joined = argv("joined.jsonl", postgres_url, "--ray", address, "--ray-workers", "2")
+
+        def cli(extra_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "chunkwise.cli", *joined],
+                                  env={**env, **extra_env}, capture_output=True, text=True,
+                                  timeout=600)
+
+        refused = cli({})  # token auth not asked for: Ray refuses, one line says what to do
+        assert refused.returncode == 2, refused.stderr[-2000:]
+        error = [line for line in refused.stderr.splitlines() if line.startswith("chunkwise:")]
+        assert len(error) == 1 and "RAY_AUTH_MODE=token" in error[0], refused.stderr[-2000:]
+        assert "Traceback" not in refused.stderr
+
+        done = cli({"RAY_AUTH_MODE": "token"})
+        assert done.returncode == 0, done.stderr[-3000:]
+        local, on_ray = rows(tmp_path / "local.jsonl"), rows(tmp_path / "joined.jsonl")
+        assert len(local) == 6 and all(r["status"] == "done" for r in on_ray.values())
+        assert {r["id"]: r["output"] for r in on_ray.values()} == {
+            r["id"]: r["output"] for r in local.values()
+        }
+        # the batch left the cluster it joined running
+        assert head.poll() is None
+        socket.create_connection(("127.0.0.1", int(address.rsplit(":", 1)[1])), timeout=5).close()
+    finally:
+        server.close()
