@@ -10,7 +10,8 @@ Existing callers keep::
 `model` is a LangChain chat model, a spec string, or any object with
 `generate(LLMRequest) -> str` (the original protocol), which is adapted to the model seam:
 its calls are rate limited, retried, cached and counted like every other. New tasks beyond the
-original three are `state_update`, `qc_rewrite`, `consistency_check` and `qc_judge`; a model
+original three are `state_update`, `qc_rewrite`, `qc_continue` (more words for a short section),
+`consistency_check` and `qc_judge`; a model
 that cannot answer the optional ones (it raises, or its JSON does not validate) still works:
 the state table, the consistency check and the judge fall back to deterministic rules.
 
@@ -39,6 +40,7 @@ from chunkwise.models.settings import ModelSettings
 from chunkwise.runtime.paths import blob_location_for, default_checkpoint_db
 from chunkwise.runtime.runner import EventHandler, run_pipeline
 from chunkwise.state.generate import (
+    PREFIX_WINDOW_TOKENS,
     GenerateContext,
     GenerationPlan,
     QCReport,
@@ -69,6 +71,7 @@ LLMTask = Literal[
     "consistency_pass",
     "state_update",
     "qc_rewrite",
+    "qc_continue",
     "consistency_check",
     "qc_judge",
 ]
@@ -166,7 +169,7 @@ def as_chat_model(model: Any) -> Any:
 class GenerationConfig:
     """Options of the original API, plus checkpointing and QC settings."""
 
-    prefix_window_tokens: int = 1200
+    prefix_window_tokens: int = PREFIX_WINDOW_TOKENS
     max_section_retries: int = 2
     consistency_pass_enabled: bool = True
     qc_judge: bool = False

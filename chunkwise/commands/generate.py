@@ -30,6 +30,7 @@ from chunkwise.graphs.generate import PIPELINE
 from chunkwise.runtime.batch_io import Document
 from chunkwise.state.context import BaseContext
 from chunkwise.state.generate import (
+    PREFIX_WINDOW_TOKENS,
     GenerateContext,
     GenerateResult,
     manual_plan_payload,
@@ -65,8 +66,9 @@ def add_parser(sub: Any) -> None:
 def add_options(parser: argparse.ArgumentParser, concurrency_flag: str = "--concurrency") -> None:
     """The options of a generation, shared by `generate` and `batch generate` (which names
     the per-document concurrency differently: its own `--concurrency` counts documents)."""
-    parser.add_argument("--prefix-window-tokens", type=int, default=1200,
-                        help="tokens of the text so far shown to the writer (default 1200)")
+    parser.add_argument("--prefix-window-tokens", type=int, default=PREFIX_WINDOW_TOKENS,
+                        help="tokens of the text so far shown to the writer (default "
+                        f"{PREFIX_WINDOW_TOKENS})")
     parser.add_argument("--max-retries", type=int, default=2,
                         help="rewrites of a section that fails QC (default 2)")
     parser.add_argument("--disable-consistency-pass", action="store_true",

@@ -212,6 +212,40 @@ def rewrite_messages(
     return [SystemMessage(_WRITER_SYSTEM), HumanMessage(body)]
 
 
+def continue_messages(
+    plan: GenerationPlan,
+    index: int,
+    table: StateTable,
+    recent_text: str,
+    so_far: str,
+    missing: Sequence[str],
+    words: int,
+    shown: Shown = SHOWN,
+) -> list[BaseMessage]:
+    """A section that came back short (or lost its copied sentences) is continued, not
+    rewritten: the model adds only what is missing, so the good part is not written again."""
+    spec = plan.sections[index]
+    total = len(plan.sections)
+    kept = so_far.strip() or "(nothing kept: the last attempt only repeated earlier text)"
+    todo = ("What the new paragraphs must do:\n" + _bullets(missing)) if missing else (
+        "Add new detail to the key points: a reason, an example or a consequence.")
+    count = paragraphs_for(words)
+    body = "\n\n".join(
+        [
+            "## Rules\n" + rules_block(plan),
+            "## Record of the text so far\n" + table_block(table, shown),
+            _recent_block(recent_text),
+            "## Your task\n" + spec_block(spec, index, total),
+            f"## This section so far\n<<<\n{kept}\n>>>",
+            "## Continue this section\n" + todo + "\n" + position_rule(index, total)
+            + f"\nWrite about {words} more words, in {count} new paragraph"
+            f"{'s' if count != 1 else ''}, that follow on from the section so far. "
+            + _NO_REPEATS + " Output only the new paragraphs.",
+        ]
+    )
+    return [SystemMessage(_WRITER_SYSTEM), HumanMessage(body)]
+
+
 _PLANNER_SYSTEM = "You plan long texts. Answer with the plan only, as the schema asks."
 
 

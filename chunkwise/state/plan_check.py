@@ -40,6 +40,10 @@ def _banned_where(plan: GenerationPlan, item: str) -> str | None:
         for point in [*spec.key_points, *spec.required_entities]:
             if qc.names_any(point, item):
                 return f"section {number}'s {_quote(point)}"
+    for use in plan.terminology_preferences.values():
+        # a small planner lists the subject's own terms both as terms to use and as banned
+        if qc.names_any(use, item):
+            return f"the terminology's term {_quote(use)}"
     return None
 
 
@@ -62,21 +66,26 @@ def banned_conflicts(plan: GenerationPlan) -> list[str]:
     return out
 
 
-def _shared_points(plan: GenerationPlan) -> list[tuple[int, int, str]]:
-    """(earlier section, later section, later point) for each key point planned twice."""
+def _shared_points(plan: GenerationPlan) -> list[tuple[int, int, int, str]]:
+    """(earlier section, later section, the point's place in it, the point) for each key point
+    planned twice: in an earlier section, or earlier in its own."""
     found = []
     for later, spec in enumerate(plan.sections):
-        for point in spec.key_points:
+        for place, point in enumerate(spec.key_points):
             earlier = next((i for i in range(later) for other in plan.sections[i].key_points
                             if qc.restates(point, other)), None)
+            if earlier is None and any(qc.restates(point, other)
+                                       for other in spec.key_points[:place]):
+                earlier = later
             if earlier is not None:
-                found.append((earlier, later, point))
+                found.append((earlier, later, place, point))
     return found
 
 
 def duplicate_conflicts(plan: GenerationPlan) -> list[str]:
-    return [f"sections {a + 1} and {b + 1} share the key point {_quote(point)}"
-            for a, b, point in _shared_points(plan)]
+    return [f"sections {a + 1} and {b + 1} share the key point {_quote(point)}" if a != b
+            else f"section {a + 1} lists the key point {_quote(point)} twice"
+            for a, b, _, point in _shared_points(plan)]
 
 
 def _restated_points(plan: GenerationPlan) -> list[str]:
@@ -148,12 +157,16 @@ def resolve_conflicts(plan: GenerationPlan) -> tuple[GenerationPlan, list[str]]:
     if variants:
         notes.append("dropped from terminology (the plan itself uses them): "
                      + ", ".join(_quote(v) for v in variants))
-    shared = {(b, point) for _, b, point in _shared_points(plan)}
+    found = _shared_points(plan)
+    shared = {(b, place) for _, b, place, _ in found}
+    twice = {(b, place) for a, b, place, _ in found if a == b}
     sections: list[SectionSpec] = []
     for index, spec in enumerate(plan.sections):
-        points = [p for p in spec.key_points if (index, p) not in shared]
-        if len(points) < len(spec.key_points):
-            dropped = len(spec.key_points) - len(points)
+        points = [p for place, p in enumerate(spec.key_points) if (index, place) not in shared]
+        if own := sum(1 for place in range(len(spec.key_points)) if (index, place) in twice):
+            notes.append(f"section {index + 1}: dropped {own} key point(s) it listed twice")
+        if len(points) + own < len(spec.key_points):
+            dropped = len(spec.key_points) - len(points) - own
             notes.append(f"section {index + 1}: dropped {dropped} key point(s) an earlier "
                          "section already covers" + ("" if points else "; the section went"))
         if points:

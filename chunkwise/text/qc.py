@@ -35,6 +35,7 @@ __all__ = [
     "contains_phrase",
     "count_phrase",
     "count_words",
+    "cut_to_length",
     "drop_repeats",
     "forbidden_mentions",
     "key_point_covered",
@@ -442,27 +443,50 @@ def _shingles(sentence: str) -> frozenset[tuple[str, ...]]:
 
 
 def drop_repeats(
-    text: str, earlier: Sequence[str] = (), *, threshold: float = 0.8, min_words: int = 6
+    text: str,
+    earlier: Sequence[str] = (),
+    *,
+    threshold: float = 0.8,
+    min_words: int = 6,
+    paragraph_share: float = 0.5,
+    sentence_share: float = 0.5,
+    n: int = 5,
 ) -> tuple[str, list[str]]:
-    """`text` without the sentences that nearly repeat a sentence of `earlier` texts or an
-    earlier sentence of its own, and the sentences dropped. Paragraphs without a repeat are
+    """`text` without the sentences that repeat `earlier` texts or itself, and the sentences
+    dropped. A sentence goes when it nearly repeats an earlier sentence (word-trigram Jaccard
+    at least `threshold`) or when at least `sentence_share` of its word `n`-grams were already
+    used (a small model's template sentence: "X is a common bad habit in English reading. It
+    can lead to a lack of understanding of the text."). A paragraph at least `paragraph_share`
+    of whose `n`-grams were already used goes whole, its short sentences too (a copied
+    paragraph's "It concerns X." is no sentence of its own). Paragraphs without a repeat are
     kept exactly as they were; a paragraph left empty goes."""
     seen = [shingles for other in earlier for _, shingles in _shingled_sentences(other, min_words)]
+    used = {gram for other in earlier for gram in _ngrams(other, n)}
     dropped: list[str] = []
     paragraphs: list[str] = []
     for paragraph in re.split(r"\n\s*\n", text.strip()):
+        parts = [s.strip() for s in _SENTENCE_END.split(paragraph) if s and s.strip()]
+        grams = _ngrams(paragraph, n)
+        if grams and sum(g in used for g in grams) >= paragraph_share * len(grams):
+            dropped += parts
+            continue
         kept: list[str] = []
         removed = False
-        for sentence in (s.strip() for s in _SENTENCE_END.split(paragraph) if s and s.strip()):
+        for sentence in parts:
             long_enough = len(words_of(sentence)) >= min_words
             shingles = _shingles(sentence)
-            if long_enough and any(len(shingles & other) / len(shingles | other) >= threshold
-                                   for other in seen):
+            own = _ngrams(sentence, n)
+            if long_enough and (
+                any(len(shingles & other) / len(shingles | other) >= threshold
+                    for other in seen)
+                or (own and sum(g in used for g in own) >= sentence_share * len(own))
+            ):
                 dropped.append(sentence)
                 removed = True
                 continue
             if long_enough:
                 seen.append(shingles)
+            used.update(own)
             kept.append(sentence)
         if not removed:
             paragraphs.append(paragraph)
@@ -471,6 +495,30 @@ def drop_repeats(
     if not dropped:
         return text, []
     return "\n\n".join(paragraphs), dropped
+
+
+def cut_to_length(text: str, max_words: int) -> str:
+    """`text` cut after its last whole sentence within `max_words` words (paragraph breaks
+    kept); unchanged when it is no longer, or when its first sentence alone is longer."""
+    if count_words(text) <= max_words:
+        return text
+    paragraphs: list[str] = []
+    used = 0
+    for paragraph in re.split(r"\n\s*\n", text.strip()):
+        kept: list[str] = []
+        for sentence in (s.strip() for s in _SENTENCE_END.split(paragraph) if s and s.strip()):
+            words = count_words(sentence)
+            if used + words > max_words:
+                break
+            kept.append(sentence)
+            used += words
+        else:
+            paragraphs.append(paragraph)
+            continue
+        if kept:
+            paragraphs.append(" ".join(kept))
+        break
+    return "\n\n".join(paragraphs) if paragraphs else text
 
 
 _FINISHED = re.compile(r"[.!?。！？:;…][\"'”’)\]*]*\s*$")

@@ -73,6 +73,21 @@ def section_text(call: ScriptedCall, *, ratio: float = 0.95) -> str:
     return f"{opening} {filler(max(1, round(target * ratio) - used), f'{index}-{call.task}')}"
 
 
+def continuation(call: ScriptedCall) -> str:
+    """New paragraphs for a continuation prompt: the missing key points and names it lists,
+    then filler up to the words it asks for."""
+    wanted = re.search(r"Write about (\d+) more words", call.prompt)
+    assert wanted, f"no word count in the {call.task} prompt"
+    points = re.findall(r"^- key point: (.*)$", call.prompt, re.MULTILINE)
+    names = re.findall(r"^- name: (.*)$", call.prompt, re.MULTILINE)
+    opening = " ".join(f"{p[0].upper()}{p[1:]}." for p in points)
+    if names:
+        opening += " It concerns " + " and ".join(names) + "."
+    used = len(re.findall(r"\b[a-zA-Z]+\b", opening))
+    words = int(wanted.group(1))
+    return f"{opening} {filler(max(1, words - used), f'{section_of(call)}-more-{words}')}".strip()
+
+
 def body_of(call: ScriptedCall) -> str:
     """The section text quoted in a state-update, check or revision prompt."""
     match = BODY.search(call.prompt)
@@ -108,6 +123,7 @@ def writer_model(
     responders: dict[str, Callable[[ScriptedCall], Any]] = {
         "section_generation": write,
         "qc_rewrite": rewrite or write,
+        "qc_continue": continuation,
         "consistency_pass": revise or body_of,
         "state_update": state_update,
         "consistency_check": check,

@@ -85,7 +85,7 @@ def test_report_length_scores_are_the_benchmark_formula_on_the_words_written(
         assert len(model.calls_for("qc_rewrite")) == 0
 
 
-def test_short_sections_are_rewritten_to_length(run_generate: Runner) -> None:
+def test_short_sections_are_continued_to_length(run_generate: Runner) -> None:
     row = next(r for r in prompts() if r["length"] == 3000)
 
     def short_first(call: ScriptedCall) -> str:
@@ -102,6 +102,12 @@ def test_short_sections_are_rewritten_to_length(run_generate: Runner) -> None:
     model = writer_model(plan=planner, write=short_first, rewrite=section_text)
     result = run_generate(brief(row), model, run_id="short-1").values["result"]
     report = result["qc_report"]
-    assert len(model.calls_for("qc_rewrite")) == sections
-    assert "length: " in model.calls_for("qc_rewrite")[0].prompt
+    # a short section that breaks no rule is continued (one call adding what it lacks), not
+    # written again
+    assert not model.calls_for("qc_rewrite")
+    assert len(model.calls_for("qc_continue")) == sections
+    asked = re.search(r"Write about (\d+) more words", model.calls_for("qc_continue")[0].prompt)
+    target = result["plan"]["sections"][0]["target_length"]
+    kept = count_words(short_first(model.calls_for("section_generation")[0]))
+    assert asked is not None and int(asked.group(1)) == target - kept
     assert report["passed"] and report["length_score"] >= 95

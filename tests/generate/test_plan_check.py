@@ -110,3 +110,27 @@ def test_a_repair_prompt_shows_each_problem_once_and_a_bounded_number_of_them() 
     assert isinstance(prompt, str)
     assert prompt.count("share the key point") == PROBLEMS_SHOWN
     assert f"and {38 - PROBLEMS_SHOWN} more problems" in prompt
+
+
+def test_a_banned_item_that_is_one_of_the_plans_own_terms_is_a_conflict() -> None:
+    # a 1.5B planner listed the subject's terms as terms to use and as banned (t-SNE plan)
+    plan = _plan(terminology_preferences={"embedding": "embedding", "2-D map": "scatter plot"},
+                 do_not_include=["embedding", "scatter plots", "pricing tiers"])
+    assert plan_conflicts(plan) == [
+        'do_not_include "embedding" is named by the terminology\'s term "embedding": a text '
+        "cannot avoid what it must say",
+        'do_not_include "scatter plots" is named by the terminology\'s term "scatter plot": a '
+        "text cannot avoid what it must say",
+    ]
+    settled, _ = resolve_conflicts(plan)
+    assert settled.do_not_include == ["pricing tiers"] and plan_conflicts(settled) == []
+
+
+def test_a_key_point_listed_twice_in_one_section_is_a_conflict() -> None:
+    plan = _plan()
+    plan.sections[2].key_points = ["pacing requests across workers"] * 3 + ["a checklist"]
+    assert plan_conflicts(plan) == [
+        'section 3 lists the key point "pacing requests across workers" twice'] * 2
+    settled, notes = resolve_conflicts(plan)
+    assert settled.sections[2].key_points == ["pacing requests across workers", "a checklist"]
+    assert notes == ["section 3: dropped 2 key point(s) it listed twice"]

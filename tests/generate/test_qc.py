@@ -171,3 +171,43 @@ def test_repeated_wording_counts_what_earlier_sections_already_used() -> None:
     (problem,) = check.problems()
     assert problem.startswith("repeats itself: ") and "were already used (say these " \
         'differently: "the bucket holds a fixed"' in problem
+
+
+def test_drop_repeats_takes_out_a_copied_paragraph_with_its_short_sentences() -> None:
+    earlier = "Prism one. It turns. " + filler(60, "e")
+    text = earlier + "\n\n" + filler(50, "new")
+    cleaned, dropped = qc.drop_repeats(text, [earlier])
+    assert cleaned == filler(50, "new")  # the short "Prism one." and "It turns." went too
+    assert dropped[:2] == ["Prism one.", "It turns."]
+
+
+def test_drop_repeats_takes_out_template_sentences_but_keeps_new_ones() -> None:
+    earlier = "Skimming is a common bad habit in English reading and it leads to poor recall."
+    # not a near-duplicate (trigram Jaccard 0.56), but most of its 5-grams are used already
+    template = ("Rereading each page is a common bad habit in English reading and it leads to "
+                "slow progress.")
+    new = "Rereading every line twice slows a reader down without helping memory at all."
+    cleaned, dropped = qc.drop_repeats(f"{template} {new}", [earlier])
+    assert dropped == [template] and cleaned == new
+    # the same sentence inside the text itself
+    cleaned, dropped = qc.drop_repeats(f"{earlier} {new} {template}")
+    assert dropped == [template] and cleaned == f"{earlier} {new}"
+
+
+def test_drop_repeats_leaves_real_prose_almost_whole(shared: Path) -> None:
+    """Calibration: State of the Union addresses cut into sections lose (almost) nothing."""
+    raw = (shared / "corpus/speeches/1961-Kennedy.txt").read_text(encoding="latin-1")
+    words = raw.split()
+    sections = [" ".join(words[i: i + 400]) for i in range(0, 2000, 400)]
+    for index, text in enumerate(sections):
+        cleaned, _ = qc.drop_repeats(text, sections[:index])
+        assert qc.count_words(cleaned) >= 0.97 * qc.count_words(text)
+
+
+def test_cut_to_length_keeps_whole_sentences_and_paragraphs() -> None:
+    text = "One two three four. Five six seven.\n\nEight nine ten eleven. Twelve thirteen."
+    assert qc.cut_to_length(text, 100) == text
+    assert qc.cut_to_length(text, 9) == "One two three four. Five six seven."
+    assert qc.cut_to_length(text, 12) == ("One two three four. Five six seven.\n\n"
+                                          "Eight nine ten eleven.")
+    assert qc.cut_to_length(text, 2) == text  # not even one sentence fits: left as it is

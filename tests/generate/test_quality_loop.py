@@ -20,30 +20,33 @@ from tests.generate.support import filler, manual_plan, section_of, section_text
 RECENT = re.compile(r"## End of the text so far\n<<<\n(.*?)\n>>>", re.DOTALL)
 
 
-def test_a_writer_that_repeats_the_previous_section_is_rewritten_with_the_quote(
+def test_a_writer_that_repeats_the_previous_section_is_caught_and_continued_with_the_quote(
     run_generate: Runner, tmp_path: Path
 ) -> None:
     def parrot(call: ScriptedCall) -> str:  # section 2 first copies the text so far
-        text = section_text(call)
         if section_of(call) != 1:
-            return text
+            return section_text(call)
         match = RECENT.search(call.prompt)
         assert match is not None
-        return match.group(1) + "\n\n" + text
+        return match.group(1) + "\n\n" + section_text(call, ratio=0.5)
 
     model = writer_model(write=parrot, rewrite=section_text)
     result = run_generate({"manual_plan": manual_plan(3)}, model).values["result"]
 
-    (rewrite,) = model.calls_for("qc_rewrite")
+    # the copied sentences were taken out before QC; what was left was short, so it was
+    # continued (not rewritten) with the removed passages quoted
+    assert not model.calls_for("qc_rewrite"), model.calls_for("qc_rewrite")[0].prompt[-1500:]
+    (more,) = model.calls_for("qc_continue")
     first = text_of(tmp_path, result["sections"][0]["text_key"])
     quoted = qc.sentences(first)[2]  # the first long enough to count
-    assert f'repeats a sentence of section 1: "{quoted}"' in rewrite.prompt
-    # caught before the state table recorded section 2: the update saw the rewrite only
+    assert f'do not write again (it repeated earlier text): "{quoted}"' in more.prompt
+    # caught before the state table recorded section 2: the update saw the kept text only
     order = [(c.task, section_of(c)) for c in model.calls if c.task != "consistency_check"]
-    assert order[2:5] == [("section_generation", 1), ("qc_rewrite", 1), ("state_update", 1)]
+    assert order[2:5] == [("section_generation", 1), ("qc_continue", 1), ("state_update", 1)]
     second = text_of(tmp_path, result["sections"][1]["text_key"])
     assert quoted not in second
     report = result["qc_report"]
+    assert any(n.startswith('section 2 "Part 2": removed ') for n in report["removed_repeats"])
     assert report["passed"] and report["near_duplicate_count"] == 0
     assert report["repeated_ngram_rate"] < 0.02
 
@@ -57,9 +60,9 @@ def test_a_section_that_only_copies_the_text_so_far_is_left_out_not_kept(
             return section_text(call)
         return match.group(1)
 
-    model = writer_model(write=copier)
+    model = writer_model(write=copier, qc_continue=copier)
     result = run_generate({"manual_plan": manual_plan(3)}, model).values["result"]
-    assert len(model.calls_for("qc_rewrite")) >= 1  # it was asked to fix it first
+    assert len(model.calls_for("qc_continue")) == 1  # written afresh once, copied again
     report = result["qc_report"]
     assert any(n.startswith('section 3 "Part 3": left out: every sentence repeated earlier text')
                for n in report["removed_repeats"]), report["removed_repeats"]
@@ -68,19 +71,41 @@ def test_a_section_that_only_copies_the_text_so_far_is_left_out_not_kept(
     assert not [c for c in model.calls_for("consistency_pass") if section_of(c) == 2]
 
 
-def test_a_section_looping_over_its_own_paragraph_is_rewritten_with_the_quote(
-    run_generate: Runner,
+def test_a_section_looping_over_its_own_paragraph_loses_the_loop_and_is_continued(
+    run_generate: Runner, tmp_path: Path
 ) -> None:
     def looping(call: ScriptedCall) -> str:
         half = section_text(call, ratio=0.5)
         return half + "\n\n" + half if section_of(call) == 0 else section_text(call)
 
     model = writer_model(write=looping, rewrite=section_text)
-    report = run_generate({"manual_plan": manual_plan(2)}, model).values["result"]["qc_report"]
-    (rewrite,) = model.calls_for("qc_rewrite")
-    assert 'repeats its own earlier sentence: "' in rewrite.prompt
-    assert "repeats itself: " in rewrite.prompt and "(say these differently: \"" in rewrite.prompt
-    assert report["passed"]
+    result = run_generate({"manual_plan": manual_plan(2)}, model).values["result"]
+    (more,) = model.calls_for("qc_continue")
+    assert "do not write again (it repeated earlier text): \"" in more.prompt
+    first = text_of(tmp_path, result["sections"][0]["text_key"])
+    assert not qc.self_repeats(first)
+    assert result["qc_report"]["passed"]
+
+
+def test_a_section_far_past_its_target_loses_its_last_sentences_unless_a_point_needs_them(
+    run_generate: Runner, tmp_path: Path
+) -> None:
+    def long_winded(call: ScriptedCall) -> str:  # twice the target; points first, or last
+        if section_of(call) == 0:
+            return section_text(call, ratio=2.0)
+        # its key point and name only at the very end
+        return filler(220, "pad") + " Rotating prism number 2. It concerns Skerry Light 2."
+
+    model = writer_model(write=long_winded)
+    result = run_generate({"manual_plan": manual_plan(2)}, model).values["result"]
+    first, second = result["sections"]
+    assert first["words"] <= 1.25 * 120 and first["words"] >= 120
+    assert any(n.startswith("cut from ") and "target 120" in n for n in first["notes"])
+    assert second["words"] > 1.25 * 120  # cutting would lose its key point: kept whole
+    assert not any(n.startswith("cut from ") for n in second["notes"])
+    text = text_of(tmp_path, first["text_key"])
+    assert qc.trim_unfinished(text) == text  # it ends on a whole sentence
+    assert not model.calls_for("qc_rewrite") and not model.calls_for("qc_continue")
 
 
 def _rich_update(call: ScriptedCall) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from chunkwise.nodes.generate.common import (
     thresholds,
     timed,
 )
-from chunkwise.prompts.generate import rewrite_messages, section_messages
+from chunkwise.prompts.generate import continue_messages, rewrite_messages, section_messages
 from chunkwise.runtime.progress import announce_stage, unit_done
 from chunkwise.state.generate import (
     Draft,
@@ -41,6 +41,7 @@ from chunkwise.state.generate import (
     GenerateState,
     GenerationPlan,
     SectionRecord,
+    StateTable,
 )
 from chunkwise.text import qc
 from chunkwise.text.attempts import replaces_best
@@ -63,6 +64,8 @@ def write_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> di
     client = ctx.client("writer", ctx.writer_model)
     room = reply_tokens(spec.target_length, client.max_output_tokens)
     previous = state["draft"]
+    if previous is not None and previous.index == index and previous.continue_words:
+        return _continue(previous, plan, table, recent, ctx)
     if previous is not None and previous.index == index and previous.problems:
         best = store.get(previous.best_key)  # a discarded rewrite is never rewritten again
         problems, words = previous.problems, qc.count_words(best)
@@ -107,6 +110,50 @@ def write_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> di
     return {"draft": draft, "usage": reply.usage}
 
 
+def _continue(
+    previous: Draft, plan: GenerationPlan, table: StateTable, recent: str, ctx: GenerateContext
+) -> dict[str, Any]:
+    """One call that adds the missing words to the best attempt (a short section, or one whose
+    copied sentences were taken out): cheaper than a rewrite, and the kept part stays."""
+    store = ctx.store()
+    index = previous.index
+    spec = plan.sections[index]
+    client = ctx.client("writer", ctx.writer_model)
+    tokenizer = resolve_tokenizer(ctx.tokenizer, codec_ok=True)
+    so_far = store.get(previous.best_key)
+    words = previous.continue_words
+    missing = previous.problems
+    room = reply_tokens(words, client.max_output_tokens)
+
+    def fit(share: float) -> Fitted:
+        return fit_prompt(
+            lambda shown, text: continue_messages(plan, index, table, text, so_far, missing,
+                                                  words, shown),
+            client=client, reply=room, recent=recent, tokenizer=tokenizer, share=share,
+            what=f"the continuation of section {index + 1}",
+        )
+
+    try:
+        reply, fitted = call_fitted(fit, lambda f: client.complete(
+            f.messages, task="qc_continue", max_tokens=f.max_tokens, item=index))
+    except ModelCallError as exc:
+        if not can_fall_back(exc):
+            raise
+        gave_up = previous.model_copy(update={"final": True, "problems": [], "continue_words": 0,
+                                              "text_key": previous.best_key})
+        return {"draft": gave_up,
+                "warnings": [f"section {index + 1}: no QC continuation ({exc})"]}
+    added = qc.trim_unfinished(clean_section(reply.text, spec.title))
+    text = "\n\n".join(part for part in (so_far.strip(), added.strip()) if part)
+    draft = previous.model_copy(update={
+        "attempt": previous.attempt + 1, "problems": [], "continue_words": 0, "continued": True,
+        "text_key": store.put(text),
+        "prompt_trims": list(dict.fromkeys([*previous.prompt_trims, *fitted.trims])),
+        "prompt_tokens": max(previous.prompt_tokens, fitted.prompt_tokens),
+    })
+    return {"draft": draft, "usage": reply.usage}
+
+
 def fixable(plan: GenerationPlan, index: int, check: qc.SectionCheck, reply_cap: int) -> list[str]:
     """The problems a rewrite can fix: all but a length the reply cap cannot reach and a
     forbidden item the section's own spec asks for."""
@@ -121,27 +168,79 @@ def fixable(plan: GenerationPlan, index: int, check: qc.SectionCheck, reply_cap:
 
 
 LEFTOVER_SHARE = 0.2  # an attempt keeping less than this after its repeats go is a copy
+LENGTH_CAP = 1.25  # an attempt longer than this share of its target loses its last sentences
+MIN_CONTINUATION = 30  # words: a shortfall smaller than this is not worth a call
+SHORT_SHARE = 0.8  # a section that fails QC at under this share of its target is continued
+
+
+def tidy(
+    plan: GenerationPlan, index: int, text: str, earlier: list[str], ctx: GenerateContext
+) -> tuple[str, list[str], list[str]]:
+    """An attempt as it may be kept, notes on what was taken out and the repeated sentences
+    that went, before QC sees it: sentences that
+    repeat earlier text or the attempt itself go (an attempt that is (nearly) all a copy goes
+    whole: a copy adds nothing, and kept it makes the text say everything twice), and the last
+    sentences past `LENGTH_CAP` of the target go when every key point stays covered."""
+    spec = plan.sections[index]
+    notes: list[str] = []
+    limits = thresholds(ctx)
+    cleaned, dropped = qc.drop_repeats(text, earlier, threshold=limits.duplicate_similarity)
+    if dropped:
+        if qc.count_words(cleaned) < LEFTOVER_SHARE * qc.count_words(text):
+            cleaned = ""  # the scraps of a copy (a sentence cut at the window's start) go too
+        shown = "; ".join(f'"{s[:80]}"' for s in dropped[:3])
+        notes.append(f"removed {len(dropped)} repeated sentence(s): {shown}" if cleaned.strip()
+                     else f"left out: every sentence repeated earlier text ({shown})")
+    words = qc.count_words(cleaned)
+    if words > LENGTH_CAP * spec.target_length:
+        cut = qc.cut_to_length(cleaned, round(LENGTH_CAP * spec.target_length))
+        limit = limits.key_point_coverage
+        kept = all(qc.key_point_covered(cut, p, threshold=limit) for p in spec.key_points
+                   if qc.key_point_covered(cleaned, p, threshold=limit))
+        if kept and all(qc.contains_phrase(cut, e) for e in spec.required_entities
+                        if qc.contains_phrase(cleaned, e)):
+            if cut != cleaned:
+                notes.append(f"cut from {words} to {qc.count_words(cut)} words (target "
+                             f"{spec.target_length}): its last sentences went")
+            cleaned = cut
+    return cleaned, notes, dropped
+
+
+def _next_call(
+    plan: GenerationPlan, index: int, check: qc.SectionCheck | None, to_fix: list[str],
+    dropped: list[str],
+) -> tuple[int, list[str]]:
+    """(words to add, what they must cover) when continuing the attempt is the better next
+    call: it is short (its repeats taken out, or written short) and nothing in it needs
+    rewriting (a rule broken, an early conclusion); (0, to_fix) for a rewrite. The sentences
+    taken out are quoted so the continuation does not write them again."""
+    spec = plan.sections[index]
+    quoted = [f'do not write again (it repeated earlier text): "{_clip(s)}"'
+              for s in dropped[:3]]
+    if check is None:  # nothing kept: written afresh, by continuation from nothing
+        return spec.target_length, [*(f"key point: {p}" for p in spec.key_points), *quoted]
+    short = spec.target_length - check.words
+    rewrite = check.terminology or check.forbidden or check.voice or check.concludes_early
+    if check.words > SHORT_SHARE * spec.target_length or short < MIN_CONTINUATION or rewrite:
+        return 0, to_fix
+    missing = [f"key point: {p}" for p in check.missing_key_points]
+    missing += [f"name: {e}" for e in check.missing_entities]
+    return short, [*missing, *quoted]
+
+
+def _clip(sentence: str, limit: int = 160) -> str:
+    sentence = " ".join(sentence.split())
+    return sentence if len(sentence) <= limit else sentence[: limit - 1] + "…"
 
 
 def _finish(
     plan: GenerationPlan, draft: Draft, earlier: list[str], ctx: GenerateContext
 ) -> SectionRecord:
-    """The record of the best attempt, with any repeated sentence it still has taken out; an
-    attempt that is (nearly) all a copy of earlier text leaves the section out: a copy adds
-    nothing, and kept it makes the text say everything twice."""
+    """The record of the best attempt (tidied when it was reviewed)."""
     store = ctx.store()
     key = draft.best_key
     text = store.get(key)
-    notes = list(draft.notes)
-    limit = thresholds(ctx).duplicate_similarity
-    cleaned, dropped = qc.drop_repeats(text, earlier, threshold=limit)
-    if dropped:
-        if qc.count_words(cleaned) < LEFTOVER_SHARE * qc.count_words(text):
-            cleaned = ""  # the scraps of a copy (a sentence cut at the window's start) go too
-        text, key = cleaned, store.put(cleaned)
-        shown = "; ".join(f'"{s[:80]}"' for s in dropped[:3])
-        notes.append(f"removed {len(dropped)} repeated sentence(s): {shown}" if cleaned.strip()
-                     else f"left out: every sentence repeated earlier text ({shown})")
+    notes = [*draft.notes, *draft.best_cleanup]
     return SectionRecord(
         index=draft.index,
         title=plan.sections[draft.index].title,
@@ -164,7 +263,10 @@ def review_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> d
     assert draft is not None  # write_section set it
     index = draft.index
     earlier = [store.get(r.text_key) for r in ordered(state["sections"]) if r.index < index]
-    text = store.get(draft.text_key)
+    raw = store.get(draft.text_key)
+    text, cleanup, dropped = tidy(plan, index, raw, earlier, ctx)
+    if text != raw:
+        draft = draft.model_copy(update={"text_key": store.put(text)})
     check = check_section(plan, index, text, earlier, ctx) if text.strip() else None
     penalty = check.penalty() if check is not None else EMPTY_PENALTY
     room = reply_tokens(plan.sections[index].target_length,
@@ -173,13 +275,19 @@ def review_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> d
     improved = draft.best_problems is None or penalty < draft.best_problems
     if draft.text_key != draft.best_key and not draft.final:
         if replaces_best(penalty, draft.best_problems):
-            draft = draft.model_copy(update={"best_key": draft.text_key,
-                                             "best_problems": penalty, "problems": to_fix})
+            words, todo = _next_call(plan, index, check, to_fix, dropped)
+            # a continuation keeps the best attempt's text, and so what was taken out of it
+            kept = [*draft.best_cleanup, *cleanup] if draft.continued else cleanup
+            draft = draft.model_copy(update={
+                "best_key": draft.text_key, "best_problems": penalty, "problems": todo,
+                "continue_words": words, "best_cleanup": kept})
         else:
             draft = draft.model_copy(update={"notes": [
                 *draft.notes, f"rewrite {draft.attempt} discarded: it scored worse than the "
                 f"attempt before ({penalty} against {draft.best_problems} QC points)"]})
-    if draft.problems and improved and draft.attempt < ctx.max_retries and not draft.final:
+    draft = draft.model_copy(update={"continued": False})
+    if ((draft.problems or draft.continue_words) and improved
+            and draft.attempt < ctx.max_retries and not draft.final):
         return {"draft": draft}
     record = _finish(plan, draft, earlier, ctx)
     unit_done("sections", index, ok=not record.problems)
