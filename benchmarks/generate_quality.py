@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from chunkwise.graphs.generate import PIPELINE
+from chunkwise.models.client import ModelClient
 from chunkwise.models.settings import ModelSettings
 from chunkwise.runtime.runner import run_pipeline
 from chunkwise.state.generate import GenerateContext, GenerateResult
@@ -42,6 +43,29 @@ ISSUE_BRIEF = {
 OBJECTIVE = "Write exactly what the request asks for, as a reader would want it"
 
 
+# (calls, seconds) by task in the current run: which calls cost the time
+BY_TASK: dict[str, list[float]] = {}
+
+
+def _timed(method: Any) -> Any:
+    def run(self: ModelClient, *args: Any, task: str, **kwargs: Any) -> Any:
+        started = time.monotonic()
+        try:
+            return method(self, *args, task=task, **kwargs)
+        finally:
+            entry = BY_TASK.setdefault(task, [0, 0.0])
+            entry[0] += 1
+            entry[1] += time.monotonic() - started
+
+    return run
+
+
+def time_tasks() -> None:
+    """Count calls and seconds by task (the benchmark's own instrumentation, nothing else)."""
+    ModelClient.complete = _timed(ModelClient.complete)  # type: ignore[method-assign]
+    ModelClient.structured = _timed(ModelClient.structured)  # type: ignore[method-assign]
+
+
 @dataclass
 class Row:
     name: str
@@ -57,6 +81,7 @@ class Row:
     window: int
     calls: int
     seconds: float
+    by_task: dict[str, list[float]] | None = None
 
     @property
     def minutes_per_1000(self) -> float:
@@ -100,6 +125,7 @@ def run_one(
         planner_model=args.model, writer_model=args.model, judge_model=args.model,
         models=ModelSettings(cache=args.cache), blob_store=str(work / "blobs.sqlite"),
     )
+    BY_TASK.clear()
     started = time.monotonic()
     outcome = run_pipeline(PIPELINE, input=brief, context=context,
                            checkpoint_db=str(work / "runs.sqlite"),
@@ -110,7 +136,9 @@ def run_one(
     slug = "".join(c if c.isalnum() else "_" for c in name)[:40]
     (work / f"{slug}.md").write_text(text + "\n", "utf-8")
     (work / f"{slug}.json").write_text(json.dumps(result.to_dict(), indent=2), "utf-8")
-    return measure(name, result, text, seconds)
+    row = measure(name, result, text, seconds)
+    row.by_task = {task: [n, round(t, 1)] for task, (n, t) in BY_TASK.items()}
+    return row
 
 
 HEADER = ("| prompt | words / target | S_l | repeated 5-grams | near-dup. sentences | "
@@ -151,6 +179,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="generate-quality-"))
     work.mkdir(parents=True, exist_ok=True)
+    time_tasks()
     rows = []
     print(HEADER, flush=True)
     for number, (name, brief) in enumerate(briefs(args.only)):
@@ -160,6 +189,9 @@ def main() -> None:
             print(f"| {name} | failed: {' '.join(str(exc).split())[:200]} |", flush=True)
             continue
         print(line(rows[-1]), flush=True)
+        tasks = ", ".join(f"{task} {int(n)} calls {t:.0f} s"
+                          for task, (n, t) in (rows[-1].by_task or {}).items())
+        print(f"<!-- {name}: {tasks} -->", flush=True)
     if rows:
         print(total(rows))
     if args.json:
