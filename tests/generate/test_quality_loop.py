@@ -108,6 +108,26 @@ def test_a_section_far_past_its_target_loses_its_last_sentences_unless_a_point_n
     assert not model.calls_for("qc_rewrite") and not model.calls_for("qc_continue")
 
 
+def test_a_short_section_is_continued_only_when_qc_fails_and_rewritten_when_a_rule_breaks(
+    run_generate: Runner,
+) -> None:
+    # 70% of the target passes QC (S_l 79): no further call
+    model = writer_model(write=lambda call: section_text(call, ratio=0.7))
+    result = run_generate({"manual_plan": manual_plan(2)}, model).values["result"]
+    assert result["qc_report"]["passed"]
+    assert not model.calls_for("qc_continue") and not model.calls_for("qc_rewrite")
+
+    # 40% fails on length; with a forbidden word in it, adding words cannot fix it: rewritten
+    def smuggler(call: ScriptedCall) -> str:
+        text = section_text(call, ratio=0.4)
+        return text + " Smuggling was common." if section_of(call) == 0 else text
+
+    model = writer_model(write=smuggler, rewrite=section_text)
+    run_generate({"manual_plan": manual_plan(2)}, model, run_id="rule")
+    assert [section_of(c) for c in model.calls_for("qc_rewrite")] == [0]
+    assert [section_of(c) for c in model.calls_for("qc_continue")] == [1]
+
+
 def _rich_update(call: ScriptedCall) -> dict[str, Any]:
     """A state update that fills the table: many long facts and names per section."""
     index = section_of(call) + 1

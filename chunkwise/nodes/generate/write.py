@@ -219,6 +219,8 @@ def _next_call(
               for s in dropped[:3]]
     if check is None:  # nothing kept: written afresh, by continuation from nothing
         return spec.target_length, [*(f"key point: {p}" for p in spec.key_points), *quoted]
+    if not to_fix:  # passed QC (or nothing a call can fix): no call
+        return 0, []
     short = spec.target_length - check.words
     rewrite = check.terminology or check.forbidden or check.voice or check.concludes_early
     if check.words > SHORT_SHARE * spec.target_length or short < MIN_CONTINUATION or rewrite:
@@ -282,8 +284,9 @@ def review_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> d
                 "best_key": draft.text_key, "best_problems": penalty, "problems": todo,
                 "continue_words": words, "best_cleanup": kept})
         else:
+            what = "continuation" if draft.continued else "rewrite"
             draft = draft.model_copy(update={"notes": [
-                *draft.notes, f"rewrite {draft.attempt} discarded: it scored worse than the "
+                *draft.notes, f"{what} {draft.attempt} discarded: it scored worse than the "
                 f"attempt before ({penalty} against {draft.best_problems} QC points)"]})
     draft = draft.model_copy(update={"continued": False})
     if ((draft.problems or draft.continue_words) and improved
