@@ -235,7 +235,7 @@ def continue_messages(
             "## Rules\n" + rules_block(plan),
             "## Record of the text so far\n" + table_block(table, shown),
             _recent_block(recent_text),
-            "## Your task\n" + spec_block(spec, index, total),
+            "## The section's plan\n" + spec_block(spec, index, total),
             f"## This section so far\n<<<\n{kept}\n>>>",
             "## Continue this section\n" + todo + "\n" + position_rule(index, total)
             + f"\nWrite about {words} more words, in {count} new paragraph"
