@@ -440,6 +440,7 @@ class ConsistencyTask(TypedDict):
     plan_key: str
     table_key: str
     later: list[str]
+    earlier_keys: NotRequired[list[str]]  # the sections before it: a revision must not copy them
 
 
 # The end of the text so far shown to the writer: the last two or three paragraphs carry the

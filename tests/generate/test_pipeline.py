@@ -497,3 +497,23 @@ def test_a_planner_that_keeps_many_sections_keeps_its_plan(run_generate: Runner)
     result = run_generate(LIGHTHOUSE_BRIEF, model).values["result"]
     assert len(model.calls_for("plan_generation")) == 2  # sizing is advice: asked once
     assert len(result["plan"]["sections"]) == 4
+
+
+def test_a_revision_that_copies_an_earlier_section_loses_the_copy(
+    run_generate: Runner, tmp_path: Path
+) -> None:
+    def judge(call: ScriptedCall) -> dict[str, Any]:
+        return {"consistent": section_of(call) != 1, "problems": ["calls Keeper3 by another name"]}
+
+    model: Any = None
+
+    def copying(call: ScriptedCall) -> str:  # fixes the problem, and pastes section 1 in front
+        (write_1,) = [c for c in model.calls_for("section_generation") if section_of(c) == 0]
+        return section_text(write_1) + "\n\n" + body_of(call) + " Keeper3 agreed."
+
+    model = writer_model(check=judge, revise=copying)
+    result = run_generate({"manual_plan": manual_plan(3)}, model).values["result"]
+    first, second = (text_of(tmp_path, s["text_key"]) for s in result["sections"][:2])
+    assert result["sections"][1]["revised"] and second.endswith("Keeper3 agreed.")
+    assert not qc.near_duplicates([first, second])
+    assert result["qc_report"]["near_duplicate_count"] == 0

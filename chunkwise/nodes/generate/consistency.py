@@ -31,6 +31,7 @@ from chunkwise.nodes.generate.common import (
     ordered,
     plan_of,
     rule_problems,
+    thresholds,
     timed,
 )
 from chunkwise.prompts.generate import (
@@ -50,7 +51,7 @@ from chunkwise.state.generate import (
     SectionRecord,
     StateTable,
 )
-from chunkwise.text.qc import count_words, length_score
+from chunkwise.text.qc import count_words, drop_repeats, length_score
 
 MAX_LENGTH_LOSS = 10.0  # a revision may cost at most this much length score
 MAX_LATER_FACTS = 40  # what a passed section is checked against, at most (the nearest first)
@@ -77,7 +78,8 @@ def send_sections(state: GenerateState) -> list[Send] | Literal["check_quality"]
     tasks = [
         Send("review_consistency", ConsistencyTask(
             record=record, plan_key=state["plan_key"], table_key=state["table_key"],
-            later=later_facts(records, record.index)))
+            later=later_facts(records, record.index),
+            earlier_keys=[r.text_key for r in records if r.index < record.index]))
         for record in pending(state)
     ]
     return tasks or "check_quality"
@@ -168,6 +170,9 @@ def review_consistency(task: ConsistencyTask, runtime: Runtime[GenerateContext])
         usage = usage + reply.usage
         fits.append(fitted)
         revised = clean_section(reply.text, record.title)
+        # a revision may copy earlier sections again: those sentences go, as in the section loop
+        earlier = [store.get(key) for key in task.get("earlier_keys", [])]
+        revised, _ = drop_repeats(revised, earlier, threshold=thresholds(ctx).duplicate_similarity)
         rejected = _guard(plan, record, text, revised, ctx)
         if rejected:
             note = "; ".join(x for x in (note, f"revision rejected: {rejected}") if x)
