@@ -372,6 +372,10 @@ class QCReport(BaseModel):
     removed_repeats: list[str] = Field(
         default_factory=list, description="Repeated sentences taken out of the kept attempts"
     )
+    length_cuts: list[str] = Field(
+        default_factory=list,
+        description="Sections far past their target whose last sentences were taken out",
+    )
     prompt_trims: list[str] = Field(
         default_factory=list, description="What prompts left out to fit the model's window"
     )

@@ -101,6 +101,8 @@ def test_a_section_far_past_its_target_loses_its_last_sentences_unless_a_point_n
     first, second = result["sections"]
     assert first["words"] <= 1.25 * 120 and first["words"] >= 120
     assert any(n.startswith("cut from ") and "target 120" in n for n in first["notes"])
+    (cut,) = result["qc_report"]["length_cuts"]
+    assert re.match(r'section 1 "Part 1": cut from 2\d\d to 1\d\d words \(target 120\)', cut)
     assert second["words"] > 1.25 * 120  # cutting would lose its key point: kept whole
     assert not any(n.startswith("cut from ") for n in second["notes"])
     text = text_of(tmp_path, first["text_key"])

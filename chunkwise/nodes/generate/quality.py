@@ -79,6 +79,7 @@ def build_report(
                                       if "discarded" in n]
         report.removed_repeats += [f"{where}: {n}" for n in record.notes if n.startswith(
             ("removed", "left out"))]
+        report.length_cuts += [f"{where}: {n}" for n in record.notes if n.startswith("cut from")]
         report.prompt_trims += [f"{where}: {t}" for t in record.prompt_trims]
         if not check.length_ok:
             report.length_issues.append(
