@@ -184,3 +184,29 @@ def resolve_conflicts(plan: GenerationPlan) -> tuple[GenerationPlan, list[str]]:
                      f'"{CLOSING_POINT}"')
     plan, fitted = fit_lengths(plan)
     return plan, notes + fitted
+
+
+def merge_sections(plan: GenerationPlan, limit: int) -> tuple[GenerationPlan, list[str]]:
+    """`plan` in at most `limit` sections: the two neighbours with the fewest words together are
+    merged until it fits (titles joined, points, names and constraints kept, lengths added).
+    Every section costs a write, a state update and a check whatever its length, and a small
+    model misses a short section's length and opens each one anew, repeating itself."""
+    if len(plan.sections) <= limit:
+        return plan, []
+    sections = list(plan.sections)
+    while len(sections) > max(1, limit):
+        i = min(range(len(sections) - 1),
+                key=lambda k: sections[k].target_length + sections[k + 1].target_length)
+        a, b = sections[i], sections[i + 1]
+        merged = a.model_copy(update={
+            "title": f"{a.title} / {b.title}",
+            "key_points": list(dict.fromkeys([*a.key_points, *b.key_points])),
+            "required_entities": list(dict.fromkeys([*a.required_entities,
+                                                     *b.required_entities])),
+            "constraints": list(dict.fromkeys([*a.constraints, *b.constraints])),
+            "target_length": a.target_length + b.target_length,
+        })
+        sections[i: i + 2] = [merged]
+    note = (f"the plan's {len(plan.sections)} sections for {plan.target_total_length} words "
+            f"were merged into {len(sections)}")
+    return plan.model_copy(update={"sections": sections}), [note]

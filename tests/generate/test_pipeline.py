@@ -488,15 +488,27 @@ def test_a_plan_in_far_more_sections_than_asked_is_sent_back_once(run_generate: 
     assert [s["target_length"] for s in result["plan"]["sections"]] == [500, 500]
 
 
-def test_a_planner_that_keeps_many_sections_keeps_its_plan(run_generate: Runner) -> None:
+def test_a_planner_that_keeps_too_many_sections_has_its_plan_merged(
+    run_generate: Runner,
+) -> None:
     def planner(call: ScriptedCall) -> dict[str, Any]:
         return {"sections": [{"title": f"Part {i}", "key_points": [f"aspect number {i}"],
-                              "target_length": 250} for i in range(4)]}
+                              "target_length": length}
+                             for i, length in enumerate((300, 150, 150, 400))]}
 
     model = writer_model(plan=planner)
     result = run_generate(LIGHTHOUSE_BRIEF, model).values["result"]
-    assert len(model.calls_for("plan_generation")) == 2  # sizing is advice: asked once
-    assert len(result["plan"]["sections"]) == 4
+    assert len(model.calls_for("plan_generation")) == 2  # asked once, then merged here
+    # 1000 words: 2 sections asked, 3 kept at most; the two shortest neighbours went together
+    sections = result["plan"]["sections"]
+    assert [(s["title"], s["key_points"], s["target_length"]) for s in sections] == [
+        ("Part 0", ["aspect number 0"], 300),
+        ("Part 1 / Part 2", ["aspect number 1", "aspect number 2"], 300),
+        ("Part 3", ["aspect number 3"], 400),
+    ]
+    assert len(model.calls_for("section_generation")) == 3
+    assert ("the plan's 4 sections for 1000 words were merged into 3"
+            in result["qc_report"]["section_warnings"])
 
 
 def test_a_revision_that_copies_an_earlier_section_loses_the_copy(

@@ -29,7 +29,12 @@ from chunkwise.state.generate import (
     StateTable,
     checked_plan,
 )
-from chunkwise.state.plan_check import fit_lengths, plan_conflicts, resolve_conflicts
+from chunkwise.state.plan_check import (
+    fit_lengths,
+    merge_sections,
+    plan_conflicts,
+    resolve_conflicts,
+)
 
 WORDS_PER_SECTION = 400  # what one writer call is asked for, about
 MAX_SECTIONS = 40
@@ -43,11 +48,16 @@ def suggested_sections(target_words: int) -> int:
     return max(1, min(MAX_SECTIONS, round(target_words / WORDS_PER_SECTION)))
 
 
+def most_sections(suggested: int) -> int:
+    """The most sections a planner's plan may keep for `suggested`: more are merged."""
+    return max(suggested + 1, round(1.5 * suggested))
+
+
 def sizing_problems(plan: GenerationPlan, suggested: int) -> list[str]:
     """A planner's plan cut into far more sections than asked: each section costs a write, a
-    state update and a check, and short sections miss their lengths. Advice for the first
-    repair only: a plan is not changed for it."""
-    if len(plan.sections) <= max(suggested + 1, round(1.5 * suggested)):
+    state update and a check, and short sections miss their lengths. Asked of the first
+    repair only; what is left is merged (`merge_sections`)."""
+    if len(plan.sections) <= most_sections(suggested):
         return []
     each = round(plan.target_total_length / suggested)
     return [f"the plan has {len(plan.sections)} sections for {plan.target_total_length} words: "
@@ -113,7 +123,8 @@ def _planned(
         usage, draft = usage + reply.usage, reply.value
         plan = _from_draft(draft, state, target)
     plan, settled = resolve_conflicts(plan)
-    return plan, usage, notes + settled
+    plan, merged = merge_sections(plan, most_sections(suggested))
+    return plan, usage, notes + settled + merged
 
 
 @timed
