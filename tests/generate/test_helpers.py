@@ -23,6 +23,10 @@ def test_answers_lose_fences_and_a_repeated_title() -> None:
                          "Part 1") == "Body text."
     assert clean_section("Here is why it matters: a lot.", "Part 1") == (
         "Here is why it matters: a lot.")  # prose, not a preface
+    # the prompt's quote markers, echoed on lines of their own
+    assert clean_section("<<<\nBody text.\n\nMore text.\n>>>", "Part 1") == (
+        "Body text.\n\nMore text.")
+    assert clean_section("Bits >>> shifts stay.", "Part 1") == "Bits >>> shifts stay."
 
 
 def test_tail_tokens_is_a_slice_holding_at_most_the_last_tokens() -> None:

@@ -130,6 +130,23 @@ def test_a_short_section_is_continued_only_when_qc_fails_and_rewritten_when_a_ru
     assert [section_of(c) for c in model.calls_for("qc_continue")] == [1]
 
 
+def test_new_points_said_in_an_earlier_sentences_frame_are_kept_not_left_out(
+    run_generate: Runner, tmp_path: Path
+) -> None:
+    frame = "is a common bad habit of lighthouse keepers on the northern coast"
+
+    def templated(call: ScriptedCall) -> str:  # each sentence: a new point, the same frame
+        habits = [["Sleeping on watch", "Skipping the logbook"],
+                  ["Letting the wick smoke", "Ignoring the fog horn", "Leaving the lens dirty"]]
+        return " ".join(f"{h} {frame}." for h in habits[section_of(call)])
+
+    model = writer_model(write=templated)
+    result = run_generate({"manual_plan": manual_plan(2)}, model, max_retries=0).values["result"]
+    second = text_of(tmp_path, result["sections"][1]["text_key"])
+    assert "Ignoring the fog horn" in second  # not left out as a copy
+    assert not any("left out" in n for n in result["qc_report"]["removed_repeats"])
+
+
 def _rich_update(call: ScriptedCall) -> dict[str, Any]:
     """A state update that fills the table: many long facts and names per section."""
     index = section_of(call) + 1

@@ -124,12 +124,14 @@ _HEADING = re.compile(r"^\s*(?:#{1,6}\s*|\*\*)?(?:section\s+\d+\s*[:.\-]\s*)?(.*
 _PREFACE = re.compile(r"(?:here(?:'s| is)|sure|certainly|okay|of course)\b[^\n]{0,120}:[ \t]*\n",
                       re.IGNORECASE)
 _TRAILER = re.compile(r"\n\s*\(?(?:word count|words?)\s*:?\s*\d+\)?\.?\s*$", re.IGNORECASE)
+# the quote markers of the prompts (`<<<`, `>>>`), which a small model echoes on a line alone
+_MARKER_LINE = re.compile(r"^[ \t]*(?:<<<|>>>)[ \t]*$\n?", re.MULTILINE)
 
 
 def clean_section(text: str, title: str) -> str:
     """The model's answer as section body: no "Here is..." line, no code fence, no repeated
-    title line, no word count at the end."""
-    text = text.strip()
+    title line, no word count at the end, no quote marker line echoed from the prompt."""
+    text = _MARKER_LINE.sub("", text).strip()
     if (preface := _PREFACE.match(text)) and text[preface.end():].strip():
         text = text[preface.end():].strip()
     if (inner := unwrap_fence(text)) is not None:

@@ -185,6 +185,12 @@ def tidy(
     notes: list[str] = []
     limits = thresholds(ctx)
     cleaned, dropped = qc.drop_repeats(text, earlier, threshold=limits.duplicate_similarity)
+    if dropped and qc.count_words(cleaned) < LEFTOVER_SHARE * qc.count_words(text):
+        # (nearly) every sentence went: a copy, or new points each said in an earlier sentence's
+        # frame ("X is a common bad habit in English reading."); only what nearly repeats a
+        # sentence goes from the second, whose new points are worth more than its wording costs
+        cleaned, dropped = qc.drop_repeats(text, earlier, threshold=limits.duplicate_similarity,
+                                           sentence_share=1.1, paragraph_share=0.9)
     if dropped:
         if qc.count_words(cleaned) < LEFTOVER_SHARE * qc.count_words(text):
             cleaned = ""  # the scraps of a copy (a sentence cut at the window's start) go too
