@@ -54,6 +54,7 @@ from chunkwise.models.retry import (
 from chunkwise.models.secrets import redact
 from chunkwise.models.usage import Usage, priced, usage_from_metadata
 from chunkwise.runtime.blobs import BlobStore
+from chunkwise.runtime.call_gate import call_slot
 from chunkwise.runtime.progress import emit
 
 T = TypeVar("T", bound=BaseModel)
@@ -187,6 +188,11 @@ class ModelClient:
         config = {"tags": tags, "run_name": task, "metadata": metadata}
 
         def attempt() -> Any:
+            # a slot of the run's --concurrency first: a call waiting for one holds no permit
+            with call_slot():
+                return send_once()
+
+        def send_once() -> Any:
             permit = self.limiter.acquire(estimate)
             emit("call_started", task=task, model=self.name, index=item)
             try:

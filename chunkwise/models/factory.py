@@ -260,11 +260,20 @@ def backend_of(
     return f"{spec.provider} via init_chat_model{where}"
 
 
+def _is_chat_openai(chat: BaseChatModel) -> bool:
+    """Whether `chat` is a ChatOpenAI, without importing langchain-openai to find out.
+
+    An instance means the module is loaded; importing it only to ask cost every other model
+    (Bedrock, local, scripted) 0.85 s, paid by the first call of a run. Another thread may be
+    importing it right now (in sys.modules half-built): no class yet means no instance."""
+    openai_class = getattr(sys.modules.get("langchain_openai.chat_models.base"),
+                           "BaseChatOpenAI", None)
+    return openai_class is not None and isinstance(chat, openai_class)
+
+
 def _compatible_server(chat: BaseChatModel) -> bool:
     """A ChatOpenAI pointed anywhere but OpenAI itself (llama.cpp, Ollama, vLLM, OpenRouter)."""
-    from langchain_openai.chat_models.base import BaseChatOpenAI
-
-    if not isinstance(chat, BaseChatOpenAI):
+    if not _is_chat_openai(chat):
         return False
     base = str(getattr(chat, "openai_api_base", None) or "")
     return bool(base) and not base.startswith("https://api.openai.com")
@@ -290,17 +299,12 @@ def without_sdk_retries(chat: BaseChatModel) -> tuple[BaseChatModel, int]:
     `client`, `root_async_client`, `async_client`: the SDK clients it builds at validation);
     tests/servers/test_openai_http.py fails if a new langchain-openai renames them. The copy
     also keeps response headers (the provider's rate limits, for the limiter)."""
-    # a ChatOpenAI instance means langchain-openai is loaded: importing it only to find out
-    # cost any other model (Bedrock, local, scripted) 0.85 s. Another thread may be importing
-    # it right now (the module is in sys.modules half-built): no class yet means no instance.
-    openai_class = getattr(sys.modules.get("langchain_openai.chat_models.base"),
-                           "BaseChatOpenAI", None)
-    if openai_class is not None and isinstance(chat, openai_class):
+    if _is_chat_openai(chat):
         update: dict[str, Any] = {"include_response_headers": True}
         root = getattr(chat, "root_client", None)
         if root is None or int(getattr(root, "max_retries", 0) or 0) <= 0:
             return chat.model_copy(update=update), 1
-        copy = chat.model_copy(update={**update, "max_retries": 0})
+        copy: Any = chat.model_copy(update={**update, "max_retries": 0})  # a ChatOpenAI
         sync_root = root.with_options(max_retries=0)
         copy.root_client = sync_root
         copy.client = sync_root.chat.completions

@@ -20,8 +20,10 @@ out at once; this limiter paces instead:
   `rpm`/`tpm` the limiter starts unbounded and the first throttle measures the rate sent; the
   requests sent before the provider's limit was known (the first answers carry the headers)
   do not cut below it. Until then the opening burst ramps up (1, 2, 4... starts, one doubling
-  per `RAMP_STEP`): the provider's first 429 comes back in a round trip with its headers, so
-  one or two requests are turned away instead of every branch of the fan-out.
+  per `RAMP_STEP`, or per round of answers when they come back sooner, as TCP's slow start
+  does): the provider's first 429 comes back in a round trip with its headers, so one or two
+  requests are turned away instead of every branch of the fan-out, and a fast model is not
+  held back by a clock.
 - **Headers.** The provider's `x-ratelimit-*` / `anthropic-ratelimit-*` headers (see
   `models.headers`) set the ceiling when none was given (`min(given, reported)` otherwise) and
   pull a bucket down to what the provider says remains (so other processes on the same key,
@@ -268,6 +270,7 @@ class RateLimiter:
         self._hold_until = 0.0
         self._in_flight = 0
         self._started = 0
+        self._answered = 0  # calls answered (not throttled): each lets the slow start grow
         self._max_seen = 0
         self._waited = 0.0
         self._holds = 0
@@ -335,13 +338,16 @@ class RateLimiter:
         """Slow start while no limit is known (none given, none reported): 1 start, then 2, 4, 8...
         in all, one doubling per `ramp_step` seconds, so a provider's 429 (which comes back
         in a round trip, with its rate-limit headers) turns away one or two requests of the
-        opening burst instead of every branch at once. Ends at the first limit learned or
-        throttle; with no limit anywhere it is wide open within a second or two."""
+        opening burst instead of every branch at once. Each answered call also lets two more
+        start (1 + 2 x answered in all: a doubling per round of answers), so a model that
+        answers within the step is not paced by the clock: an answer is the provider taking
+        a request, the news the step waits for. Ends at the first limit learned or throttle;
+        with no limit anywhere it is wide open within a second or two."""
         known = any(b is not None for b in self._buckets.values()) or self._throttled > 0
         if known or self._ramp_step <= 0 or self._first_start is None:
             return 0.0
         steps = math.floor((now - self._first_start) / self._ramp_step)
-        if steps >= 30 or self._started < 2**steps:
+        if steps >= 30 or self._started < max(2**steps, 1 + 2 * self._answered):
             return 0.0
         return self._first_start + (steps + 1) * self._ramp_step - now
 
@@ -429,6 +435,7 @@ class RateLimiter:
                 if permit.epoch == self._epoch and kinds:
                     self._decrease(now, kinds)
             else:
+                self._answered += 1
                 self._recover(now)
             self._cond.notify_all()
 

@@ -23,11 +23,16 @@ from langgraph.types import RunnableConfig
 
 from chunkwise.errors import ChunkwiseError, ConfigError, RunFailed
 from chunkwise.runtime.blobs import KEY_PREFIX, open_blob_store
+from chunkwise.runtime.call_gate import calls_at_once
 from chunkwise.runtime.checkpoint import open_checkpointer
 from chunkwise.runtime.pipeline import Pipeline, R
 from chunkwise.runtime.runs import ProgressRecorder, RunRecord, RunsTable, open_runs
 
 Status = Literal["new", "resumed", "retried", "finished"]
+# LangGraph's thread pool per run: a thread for every branch of a fan-out up to this width, so a
+# finished branch's writes are saved at once instead of queueing behind branches not yet started
+# (threads are made only when needed). Model calls are bounded apart (`runtime.call_gate`).
+BRANCH_THREADS = 256
 EventHandler = Callable[[dict[str, Any]], None]
 
 
@@ -53,14 +58,15 @@ class RunOutcome(Generic[R]):
         return self.result
 
 
-def run_config(run_id: str, max_concurrency: int | None = None) -> RunnableConfig:
-    # max_concurrency must be top level: inside `configurable` LangGraph ignores it
-    config: RunnableConfig = {"configurable": {"thread_id": run_id}}
-    if max_concurrency is not None:
-        # LangGraph 1.2 deadlocks when streaming "custom" events with max_concurrency=1; strict
-        # one-at-a-time model calls are the limiter's job (ModelSettings.max_in_flight).
-        config["max_concurrency"] = max(2, max_concurrency)
-    return config
+def run_config(run_id: str) -> RunnableConfig:
+    """The LangGraph config of run `run_id`: its thread, and a pool with room for every branch.
+
+    `max_concurrency` sizes the one pool on which LangGraph runs a step's tasks, saves each
+    finished task's writes and waits for streamed events (it must be top level: inside
+    `configurable` LangGraph ignores it). Sized to the model concurrency, a fan-out's saves
+    queued behind its unstarted branches and were lost at a kill, and a pool of 1 deadlocked
+    on the stream's waiter; `run_pipeline` bounds the model calls instead."""
+    return {"configurable": {"thread_id": run_id}, "max_concurrency": BRANCH_THREADS}
 
 
 def _store_text_inputs(
@@ -92,7 +98,8 @@ def run_pipeline(
     record: RunRecord | None = None,
 ) -> RunOutcome[R]:
     """Start, resume or return run `run_id` (a new id when None); events from nodes go to
-    `on_event` as they come. A model failure that stops the run raises `ModelCallError` and bad
+    `on_event` as they come; at most `max_concurrency` model calls of the run at once (None:
+    only the limiter's bounds). A model failure that stops the run raises `ModelCallError` and bad
     input or settings `InputError`/`ConfigError`; the checkpoint is kept either way, so the
     same run id resumes. `record` says what started the run (default: Python, no options)."""
     run_id = run_id or new_run_id(pipeline.name)
@@ -156,7 +163,7 @@ def _run(
     max_concurrency: int | None,
     on_event: EventHandler | None,
 ) -> RunOutcome[R]:
-    config = run_config(run_id, max_concurrency)
+    config = run_config(run_id)
     with open_checkpointer(checkpoint_db, pipeline.checkpoint_types) as saver:
         graph = pipeline.compile(saver)
         snapshot = graph.get_state(config)
@@ -177,10 +184,12 @@ def _run(
         else:
             graph.update_state(config, None, as_node=pipeline.restart_from)
             status, start = "retried", None
-        for mode, event in graph.stream(
-            start, config, context=context, stream_mode=["custom", "updates"], durability="sync"
-        ):
-            if mode == "custom" and on_event is not None and isinstance(event, dict):
-                on_event(event)
+        with calls_at_once(max_concurrency):
+            for mode, event in graph.stream(
+                start, config, context=context, stream_mode=["custom", "updates"],
+                durability="sync",
+            ):
+                if mode == "custom" and on_event is not None and isinstance(event, dict):
+                    on_event(event)
         values = dict(graph.get_state(config).values)
         return RunOutcome(run_id, status, values, pipeline.result(values, run_id))

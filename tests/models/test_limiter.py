@@ -218,6 +218,26 @@ def test_with_no_limit_known_the_opening_burst_doubles_per_step() -> None:
         admit(limiter, 100)
 
 
+def test_answers_grow_the_opening_burst_before_the_step_does() -> None:
+    """Each answered call lets two more start (a doubling per round of answers, as TCP's slow
+    start), so a model answering within the step is not paced by the clock; a throttled one
+    does not count as an answer."""
+    clock = Clock()
+    limiter = RateLimiter(clock=clock)
+    first = admit(limiter, 100)
+    assert limiter._wait_time(clock.now, 100) == pytest.approx(RAMP_STEP)
+    limiter.release(first)
+    limiter.feedback(first, Feedback())
+    second, third = admit(limiter, 100), admit(limiter, 100)  # 1 + 2 x 1 answered
+    assert limiter._wait_time(clock.now, 100) == pytest.approx(RAMP_STEP)
+    for permit in (second, third):
+        limiter.release(permit)
+        limiter.feedback(permit, Feedback())
+    for _ in range(4):  # 1 + 2 x 3 answered, still at the first instant
+        admit(limiter, 100)
+    assert limiter._wait_time(clock.now, 100) == pytest.approx(RAMP_STEP)
+
+
 @pytest.mark.parametrize("known", ["given", "reported", "throttled"])
 def test_the_slow_start_ends_once_a_limit_is_known(known: str) -> None:
     clock = Clock()

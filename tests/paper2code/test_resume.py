@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 
 from chunkwise.api.paper2code import ChunkedPyTorchGenerator
+from chunkwise.graphs.paper2code import PIPELINE
+from chunkwise.runtime.checkpoint import open_checkpointer
+from chunkwise.runtime.runner import run_config
 from tests.paper2code.support import paper_model, part_of
 
 REPO = Path(__file__).resolve().parents[2]
@@ -117,3 +120,62 @@ def test_sigkill_mid_repair_resumes_in_the_same_round(tmp_path: Path, example_pa
     assert result["success"] is True
     check = result["validation"]
     assert check["repairs"] == 3 and check["attempts"] == 4 and check["passed"] is False
+
+
+def _saved_summaries(db: Path, run_id: str) -> set[str]:
+    """Tasks of the run's current step whose summary the checkpoint holds (pending writes)."""
+    with open_checkpointer(str(db), PIPELINE.checkpoint_types) as saver:
+        saved = saver.get_tuple(run_config(run_id))
+    writes = saved.pending_writes if saved is not None else None
+    return {task for task, channel, _ in writes or () if channel == "outcomes"}
+
+
+@pytest.mark.timeout(900)
+def test_sigkill_mid_fan_out_without_the_call_cache_repeats_only_calls_in_flight(
+    tmp_path: Path, example_paper: Path
+) -> None:
+    """With the call cache off only the checkpoint remembers answers. Killed with two summaries
+    answered and two in flight, the resumed run asks again at most the two in flight. (LangGraph
+    saved a finished branch's writes on the pool that ran the branches, sized by --concurrency:
+    the saves waited behind the branches not yet started, the kill lost them, and the answered
+    summaries were asked again.)"""
+    db, log = tmp_path / "runs.sqlite", tmp_path / "calls.log"
+
+    def worker(answer: int) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.paper2code.fanout_kill_worker", str(example_paper),
+             str(db), str(log), str(answer)],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+
+    def lines(kind: str) -> list[str]:
+        text = log.read_text("utf-8") if log.exists() else ""
+        return [line.split()[1] for line in text.splitlines() if line.startswith(kind + " ")]
+
+    child = worker(answer=2)
+    deadline = time.monotonic() + 600  # slow only on a loaded machine
+    while len(lines("answered")) < 2 or not lines("hung"):
+        assert child.poll() is None, child.stderr.read() if child.stderr else ""
+        assert time.monotonic() < deadline, "worker never reached a hung call"
+        time.sleep(0.05)
+    # the answers' writes are saved as they finish; give them a while before the kill (before
+    # the fix they never came: the pool's only free thread was the hung call's)
+    saved_by = time.monotonic() + 30
+    while len(_saved_summaries(db, "fanout")) < 2 and time.monotonic() < saved_by:
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+    answered, in_flight = set(lines("answered")), set(lines("hung"))
+    assert len(answered) == 2 and 1 <= len(in_flight) <= 2, (answered, in_flight)
+
+    resumed = worker(answer=-1)
+    out, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err
+    assert json.loads(out) == {"success": True, "successful_chunks": 5, "num_chunks": 5}
+    asked = lines("asked")
+    repeated = [part for part in asked if part in answered | in_flight]
+    assert not answered & set(asked), f"answered before the kill, asked again: {asked}"
+    assert len(repeated) <= len(in_flight), (repeated, in_flight)
+    assert sorted(asked) == sorted({"1", "2", "3", "4", "5"} - answered)
