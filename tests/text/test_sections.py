@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chunkwise.text import sections
 from chunkwise.text.headings import Heading, detect_headings, latex_headings
 from chunkwise.text.sections import (
     LINE,
@@ -48,6 +54,20 @@ def test_fenced_code_and_dollars_inside_code() -> None:
     text = "Text\n```sh\necho $$\n# comment\n```\nAfter $$a$$.\n~~~\nx\n~~~\n"
     blocks = _blocks(text)
     assert blocks == ["```sh\necho $$\n# comment\n```\n", "$$a$$", "~~~\nx\n~~~\n"]
+
+
+@given(st.text(alphabet="$\\[]a \n", max_size=16), st.integers(0, 16))
+def test_delimiters_match_where_a_leading_lookbehind_would(text: str, start: int) -> None:
+    """The delimiters check "not after a backslash" behind their literal (so re finds them by
+    fast substring search); they must match exactly where `(?<!\\)` in front matched."""
+    for fast, plain in ((sections._DOUBLE_DOLLAR, r"(?<!\\)\$\$"),
+                        (sections._OPEN_BRACKET, r"(?<!\\)\\\["),
+                        (sections._CLOSE_BRACKET, r"(?<!\\)\\\]")):
+        reference = re.compile(plain)
+        assert [m.span() for m in fast.finditer(text)] == [
+            m.span() for m in reference.finditer(text)]
+        found, expected = fast.search(text, start), reference.search(text, start)
+        assert (found and found.span()) == (expected and expected.span())
 
 
 def test_protected_membership_edges() -> None:
