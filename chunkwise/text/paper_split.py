@@ -1,7 +1,8 @@
 """Split a long document into contiguous spans that each fit a token budget.
 
 The text is tokenized once; token start offsets give an estimate of any slice's token count
-by bisection (prefix sums over tokens), so choosing cuts never re-encodes large slices. Each
+by bisection (prefix sums over tokens), so choosing cuts never re-encodes large slices. With
+tiktoken the offsets are made block by block where the planner reads them (`TokenStarts`). Each
 cut is placed near the ideal equal-size position, choosing the best-quality boundary within a
 window of +-25% of the target size (see `sections`). The final spans are then counted exactly,
 once each, and any span the estimate got wrong is repaired, so the budget always holds.
@@ -52,7 +53,7 @@ class _NeedMoreSpans(Exception):
 class _Estimator:
     """Approximate token counts of slices from the token start offsets of the whole text."""
 
-    offsets: list[int]
+    offsets: Sequence[int]  # read near the cuts only: a `TokenStarts` for tiktoken
     length: int
 
     @property
@@ -416,7 +417,8 @@ def split_paper(
     tok = tokenizer or default_tokenizer()
     heads = sorted(headings or detect_headings(doc_text), key=lambda h: h.offset)
 
-    est = _Estimator(tok.offsets(doc_text), len(doc_text))
+    starts = tok.token_starts(doc_text) if isinstance(tok, TiktokenTokenizer) else None
+    est = _Estimator(tok.offsets(doc_text) if starts is None else starts, len(doc_text))
     planner = _Planner(
         doc_text,
         est,

@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_ENCODING",
     "TiktokenTokenizer",
     "TokenCodec",
+    "TokenStarts",
     "Tokenizer",
     "WhitespaceTokenizer",
     "count_tokens",
@@ -137,6 +138,63 @@ def _byte_tables(name: str, enc: tiktoken.Encoding) -> tuple[list[int], list[int
     return tables
 
 
+def _starts(ids: Sequence[int], leads: list[int], conts: list[int], base: int = 0) -> list[int]:
+    """Char start of each token of `ids` whose first token starts after `base` chars: the chars
+    started before a token, less one when it starts inside a char (C-level maps, no loop)."""
+    started = accumulate(map(leads.__getitem__, ids), initial=base)
+    return list(map(sub, started, map(conts.__getitem__, ids)))
+
+
+class TokenStarts(Sequence[int]):
+    """The list `offsets` returns, made a block of tokens at a time, when first read.
+
+    The splitter reads a few thousand of a book's millions of token starts (bisections near its
+    cuts), and the whole list took 0.5 s and 150 MB for 18M characters. Up front only each
+    block's count of chars is made (a sum per block); a block's starts when it is first read.
+    Indexing and `bisect` see exactly the values of `offsets`.
+    """
+
+    def __init__(
+        self, ids: Sequence[int], leads: list[int], conts: list[int], block: int = 1024
+    ) -> None:
+        self._ids, self._leads, self._conts, self._size = ids, leads, conts, block
+        sums = (sum(map(leads.__getitem__, ids[k : k + block])) for k in range(0, len(ids), block))
+        self._base = list(accumulate(sums, initial=0))  # chars started before each block
+        self._blocks: dict[int, list[int]] = {}
+
+    @property
+    def chars(self) -> int:
+        """Chars started by all the tokens: the text's length when they encode it."""
+        return self._base[-1]
+
+    def _block(self, number: int) -> list[int]:
+        block = self._blocks.get(number)
+        if block is None:
+            first = number * self._size
+            block = _starts(self._ids[first : first + self._size], self._leads, self._conts,
+                            self._base[number])
+            self._blocks[number] = block
+        return block
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @overload
+    def __getitem__(self, index: int) -> int: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[int]: ...
+
+    def __getitem__(self, index: int | slice) -> int | list[int]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("token index out of range")
+        return self._block(index // self._size)[index % self._size]
+
+
 class TiktokenTokenizer:
     """BPE tokenizer backed by tiktoken; the encoding is loaded lazily, once per process.
 
@@ -190,14 +248,22 @@ class TiktokenTokenizer:
         if not ids:
             return []
         leads, conts = _byte_tables(self.name, self.encoding)
-        starts = accumulate(map(leads.__getitem__, ids), initial=0)
-        offsets = list(map(sub, starts, map(conts.__getitem__, ids)))
+        offsets = _starts(ids, leads, conts)
         last = ids[-1]
         if offsets[-1] + conts[last] + leads[last] != len(text):
             # Only when the text is not what tiktoken encoded (e.g. lone surrogates were
             # replaced): fall back to the safe per-token path.
             return self._offsets_slow(list(ids), len(text))
         return offsets
+
+    def token_starts(self, text: str) -> Sequence[int]:
+        """What `offsets` gives, as a `TokenStarts` made block by block when read: for a
+        caller that reads few of them (the splitter bisects near its cuts)."""
+        ids = self._ids(text)
+        starts = TokenStarts(ids, *_byte_tables(self.name, self.encoding))
+        if starts.chars != len(text):  # not what tiktoken encoded: as `offsets` does
+            return self._offsets_slow(list(ids), len(text))
+        return starts
 
     def _offsets_slow(self, ids: list[int], length: int) -> list[int]:
         _, offs = self.encoding.decode_with_offsets(ids)

@@ -7,13 +7,14 @@ split (and the whole pipeline) on the same input, built by `benchmarks.inputs.bi
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 
 from benchmarks.inputs import BIG_CHARS, big_paper
 from chunkwise.text.headings import Heading, markdown_headings
 from chunkwise.text.paper_split import split_paper
-from chunkwise.text.tokens import default_tokenizer
+from chunkwise.text.tokens import TiktokenTokenizer, default_tokenizer
 from tests.conftest import SHARED
 
 
@@ -50,3 +51,27 @@ def test_auto_on_a_four_million_char_slice(big: tuple[str, list[Heading], int]) 
     _check_exact(text, spans, 16_000)
     needed = math.ceil(total / 16_000)
     assert needed <= len(spans) <= needed * 1.02
+
+
+@pytest.mark.parametrize("case", ["pipeline", "auto", "tex", "review"])
+def test_token_starts_made_where_read_give_the_spans_of_the_full_list(
+    big: tuple[str, list[Heading], int], case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The splitter reads tiktoken's token starts block by block (`TokenStarts`); on real
+    texts it must cut exactly where it cut with the whole list of `offsets`."""
+    if case == "pipeline":  # paper2code's budget for a 200k-context chunk model: 25 spans
+        text, heads = big[0], big[1]
+        kwargs: dict[str, Any] = {"num_chunks": 5, "max_tokens": 175_773}
+    elif case == "auto":
+        text = big[0][:4_000_000]
+        heads = [h for h in big[1] if h.offset < len(text)]
+        kwargs = {"num_chunks": "auto", "max_tokens": 16_000}
+    else:  # LaTeX (Latin-1, CRLF lines) and Markdown with math, in small spans
+        name, encoding = (("books/whitehead_introduction_to_mathematics.tex", "latin-1")
+                          if case == "tex" else ("review/04.study.md", "utf-8"))
+        text = (SHARED / "corpus" / name).read_bytes().decode(encoding)
+        heads = []
+        kwargs = {"num_chunks": 40, "max_tokens": 1_500}
+    lazy = split_paper(text, headings=heads, **kwargs)
+    monkeypatch.setattr(TiktokenTokenizer, "token_starts", TiktokenTokenizer.offsets)
+    assert split_paper(text, headings=heads, **kwargs) == lazy

@@ -13,7 +13,9 @@ from chunkwise.errors import ConfigError
 from chunkwise.text.tokens import (
     TiktokenTokenizer,
     Tokenizer,
+    TokenStarts,
     WhitespaceTokenizer,
+    _byte_tables,
     count_tokens,
     default_tokenizer,
     resolve_tokenizer,
@@ -64,6 +66,28 @@ def test_tiktoken_windows_stitch_back_exactly(text: str, data: st.DataObject) ->
     cuts = sorted(set(data.draw(st.lists(st.integers(0, len(offs)), max_size=6))))
     bounds = [0, *[offs[c] if c < len(offs) else len(text) for c in cuts], len(text)]
     assert "".join(text[a:b] for a, b in itertools.pairwise(bounds)) == text
+
+
+@settings(max_examples=200, deadline=None)
+@given(_MIXED)
+def test_token_starts_read_block_by_block_are_the_offsets(text: str) -> None:
+    """`token_starts` (made a block at a time, as read) holds exactly `offsets`: every index,
+    from either end, in slices, and where `bisect` finds each char position."""
+    import bisect
+
+    tok = TiktokenTokenizer()
+    offs = tok.offsets(text)
+    assert isinstance(tok.token_starts(text), TokenStarts)
+    # blocks of 3 tokens: many blocks, and tokens starting inside a char at their edges
+    starts = TokenStarts(tok._ids(text), *_byte_tables(tok.name, tok.encoding), block=3)
+    assert len(starts) == len(offs) and list(starts) == offs
+    assert [starts[-i] for i in range(1, len(offs) + 1)] == offs[::-1]
+    assert starts[2:9:2] == offs[2:9:2]
+    for pos in range(len(text) + 1):
+        assert bisect.bisect_left(starts, pos) == bisect.bisect_left(offs, pos)
+        assert bisect.bisect_right(starts, pos) == bisect.bisect_right(offs, pos)
+    with pytest.raises(IndexError):
+        starts[len(offs)]
 
 
 def test_offsets_known_multibyte_case() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from chunkwise.nodes.paper2code.budget import chunk_budget
+from chunkwise.runtime.blobs import read_cached
 from chunkwise.state.paper2code import Paper2CodeContext, Paper2CodeState
 from chunkwise.text.headings import Heading
 from chunkwise.text.paper_split import split_paper as split_text
@@ -16,7 +17,8 @@ from chunkwise.text.paper_split import split_paper as split_text
 def split_paper(state: Paper2CodeState, runtime: Runtime[Paper2CodeContext]) -> dict[str, Any]:
     ctx = runtime.context
     store = ctx.store()
-    text = store.get(state["doc_key"])
+    # kept for the summary branches, which read the same paper (one decompression, not two)
+    text = read_cached(store, state["doc_key"], str)
     headings = [Heading(level, title, offset) for level, title, offset in
                 json.loads(store.get(state["headings_key"]))]
     budget = chunk_budget(ctx.client("chunk", ctx.chunk_model), ctx.chunk_tokens)
