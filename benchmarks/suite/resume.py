@@ -134,16 +134,20 @@ def run(ctx: RunContext) -> Section:
             f"<= in flight ({row['in_flight_at_kill']})", str(repeated),
             None if ctx.quick else repeated <= row["in_flight_at_kill"]
             and row["repeated_answered"] == 0 and bool(row["success"])))
+    section.notes.append(
+        "LangGraph saves a finished branch's writes (its pending writes) on the thread pool "
+        "that runs the branches, and a fan-out submits all of its branches first. Until commit "
+        "21bd45f that pool was sized by --concurrency, so the saves waited behind the branches "
+        "not yet started and a kill mid-fan-out lost them: --no-cache then asked again 16 "
+        "calls (the 12 answered before the kill and the 4 in flight; commit 376a44b, "
+        "2026-11-30 13:26, the call cache hiding it in the default mode). Now the runner gives "
+        "the pool a thread per branch and --concurrency bounds the run's model calls itself "
+        "(`chunkwise/runtime/call_gate.py`), so each answer is saved as its branch finishes.")
     if any(r["repeated_answered"] for r in rows):
         section.notes.append(
-            "Why --no-cache asks again what was answered before the kill: LangGraph saves a "
-            "finished branch's writes (its pending writes) through the same thread pool that "
-            "runs the branches, sized by --concurrency (`max_concurrency`), and a fan-out "
-            "submits all of its branches first; the saves wait behind the branches not yet "
-            "started, so a kill mid-fan-out loses them (after a kill at 12 of 24 answers the "
-            "fan-out's checkpoint had no writes in the database). The call cache, on by "
-            "default, answers those calls instead. A fix belongs in the runner (gate model "
-            "calls with the limiter's max_in_flight and give the pool room), not here.")
+            "Calls answered before the kill were asked again: their branches' writes did not "
+            "reach the checkpoint (see above; a fan-out wider than the runner's "
+            "`BRANCH_THREADS` queues its saves again).")
     section.commands += [r["command"] + "   # killed with SIGKILL, then run again" for r in rows]
     section.data = {"rows": rows}
     return section
