@@ -4,6 +4,10 @@ Shared by the throughput and resume benchmarks. The CLI runs as a child process 
 `chunkwise paper2code` with `--model openai:sim --base-url ...`), the provider runs in the
 benchmark process, and everything is measured at the provider.
 
+The simulator's answers are filler, so the code it "writes" never passes the static check: the
+runs use `--max-repairs 0`, or each would end in three sequential repair rounds that measure
+nothing about pacing and that no baseline makes (the seed has no repair loop).
+
 Baselines replay the exact requests a chunkwise run sent (same prompts, so the same output
 lengths and tokens), straight over HTTP:
 - the seed's strategy: one summary at a time with 2 s between chunks, then the final calls;
@@ -50,7 +54,7 @@ def paper2code_args(
         "--num-chunks", str(chunks), "--context-window", CONTEXT_WINDOW,
         "--concurrency", str(concurrency), "--checkpoint-db", str(folder / "runs.sqlite"),
         "--run-id", run_id, "--out", str(folder / "model.py"),
-        "--json", str(folder / "result.json"), "--quiet", *extra,
+        "--json", str(folder / "result.json"), "--max-repairs", "0", "--quiet", *extra,
     )
 
 

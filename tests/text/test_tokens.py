@@ -155,17 +155,12 @@ def test_whitespace_offsets_are_word_starts(text: str) -> None:
     assert [text[o : o + len(w)] for o, w in zip(offs, words, strict=True)] == words
 
 
-def test_big_input_is_counted_fast(shared) -> None:  # type: ignore[no-untyped-def]
-    import time
-
+def test_offsets_of_a_big_input_match_its_count(shared) -> None:  # type: ignore[no-untyped-def]
+    """Speed is measured in `benchmarks` (overhead); here only that a big input is whole."""
     text = (shared / "corpus/books/pride_and_prejudice.txt").read_text(encoding="utf-8-sig")
     big = text * 8  # ~5.6M chars
     tok = default_tokenizer()
-    start = time.perf_counter()
-    offs = tok.offsets(big)
-    elapsed = time.perf_counter() - start
-    assert len(offs) == tok.count(big)
-    assert elapsed < 15, f"offsets of {len(big)} chars took {elapsed:.1f}s"
+    assert len(tok.offsets(big)) == tok.count(big)
 
 
 class _EncodeDecodeOnly:  # the original APIs' tokenizer protocol: no offsets
