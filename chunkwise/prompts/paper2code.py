@@ -7,11 +7,13 @@ prompt names the output sections it expects and says what to leave out.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from chunkwise.prompts.measure import prompt_tokens
+from chunkwise.runtime.module_trace import ModuleTrace
 
 SUMMARY_SYSTEM = """You are a meticulous ML research engineer. You read one part of a research \
 paper and write notes that another engineer will use to implement the paper in PyTorch without \
@@ -300,6 +302,68 @@ def repair_hints(error: str, limit: int = 3) -> list[str]:
         if pattern in error and hint not in hints:
             hints.append(hint)
     return hints[:limit]
+
+
+_TENSOR = re.compile(r"^(\w+)\[([\d, ]*)\]")
+_CHANNELS = {"Conv1d": 3, "Conv2d": 4, "Conv3d": 5, "BatchNorm1d": 3, "BatchNorm2d": 4,
+             "BatchNorm3d": 5}  # the input's rank with a batch dimension
+
+
+def trace_advice(trace: ModuleTrace) -> str | None:
+    """What to change, when a smoke run's module trace makes it certain which size or dtype
+    disagrees (a Linear's in_features and its input's last dimension, say); else None."""
+    if trace.kind == "after":
+        return (f"The model returned {trace.output}; the code after it (often the loss) "
+                "failed: make the targets "
+                "fit that output (class targets: its shape without the last dimension, "
+                "torch.long), or change the model's output shape.")
+    layer = f"self.{trace.attribute} in class {trace.owner}" if trace.attribute else (
+        trace.name or trace.module_class)
+    first = trace.inputs[0] if trace.inputs else ""
+    if first.startswith(("tuple(", "list(")) and trace.module_class not in {
+            "ModuleList", "Sequential", "LSTM", "GRU", "RNN"}:
+        return (f"{layer} ({trace.module_class}) was given {first} instead of a tensor: "
+                "unpack it first (`inputs, targets = batch`, then `model(inputs)`), or take "
+                "the tensor you need from it.")
+    match = _TENSOR.match(first)
+    if match is None:
+        return None
+    dtype, shape = match.group(1), [int(n) for n in match.group(2).split(", ") if n]
+    sizes = trace.sizes
+    integer = dtype.startswith(("int", "uint")) or dtype == "bool"
+    if trace.module_class in {"Embedding", "EmbeddingBag"}:
+        if not integer:
+            return (f"{layer} is nn.Embedding, which takes integer token ids "
+                    f"(torch.randint(0, {sizes.get('num_embeddings', 'vocab_size')}, ...)), but "
+                    f"got {first}: feed it token ids, or use nn.Linear for float features.")
+        return None
+    if integer:
+        return (f"{layer} ({trace.module_class}) got integer input {first}: only nn.Embedding "
+                "takes token ids. Make the input float (torch.randn(...)) or pass the ids "
+                "through an nn.Embedding first.")
+    if trace.module_class == "Linear" and shape and isinstance(sizes.get("in_features"), int):
+        expected = sizes["in_features"]
+        if shape[-1] != expected:
+            return (f"{layer} is nn.Linear with in_features={expected}, but its input {first} "
+                    f"has last dimension {shape[-1]}: make in_features {shape[-1]} (the size of "
+                    f"what feeds it), or change the input so its last dimension is {expected}.")
+    rank = _CHANNELS.get(trace.module_class)
+    channels = sizes.get("in_channels", sizes.get("num_features"))
+    if rank is not None and isinstance(channels, int) and shape:
+        if len(shape) != rank:
+            return (f"{layer} is nn.{trace.module_class}, which takes {rank}-D input "
+                    f"(batch, channels, ...), but got {first} ({len(shape)}-D): reshape or "
+                    "unsqueeze the input, or use a layer for that shape.")
+        if shape[1] != channels:
+            return (f"{layer} is nn.{trace.module_class} with {channels} input channels, but "
+                    f"its input {first} has {shape[1]} at dimension 1 (channels): make its "
+                    f"channels {shape[1]}, or transpose the input to (batch, channels, ...).")
+    normalized = sizes.get("normalized_shape")
+    if (trace.module_class == "LayerNorm" and isinstance(normalized, list) and shape
+            and shape[-len(normalized):] != normalized):
+        return (f"{layer} is nn.LayerNorm({normalized[-1]}), but its input {first} ends "
+                    f"with {shape[-1]}: make it nn.LayerNorm({shape[-1]}) or fix the input.")
+    return None
 
 
 def notes_word_limit(source_tokens: int) -> int:

@@ -72,6 +72,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from chunkwise.errors import ConfigError, InputError
+from chunkwise.runtime.module_trace import CHILD_MODULE, CHILD_SOURCE, ModuleTrace, take_trace
 
 __all__ = [
     "DEFAULT_MEMORY_MB",
@@ -105,6 +106,7 @@ _REFUSED_EXIT = 125  # the launcher's exit status when isolation is required and
 _POLL = 0.1  # seconds between checks of the child while its pipes are quiet
 _GRACE = 2.0  # seconds the pipes may stay open after the child exited or was killed
 _CLOSED_PROXY = "http://127.0.0.1:9"
+_BOOT_DIR = ".chunkwise-boot"  # holds the module-trace bootstrap, on the child's PYTHONPATH
 
 _INHERITED = ("PATH", "LD_LIBRARY_PATH", "TZ")
 _CREDENTIAL_NAME = re.compile(
@@ -164,7 +166,8 @@ class SmokeResult(BaseModel):
     `ok`: exit status 0 within every limit. `returncode`: the exit status, negative for a
     signal, None if it could not be collected. `error_line`: the last line of the traceback
     (or why it was killed); None when ok. `killed_reason`: which limit stopped it, if one did.
-    `network_isolated`: whether the child ran in its own network namespace.
+    `network_isolated`: whether the child ran in its own network namespace. `trace`: with
+    `trace_modules`, the torch module the exception happened in (`runtime.module_trace`).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -177,6 +180,7 @@ class SmokeResult(BaseModel):
     error_line: str | None = None
     killed_reason: KilledReason | None = None
     network_isolated: bool = False
+    trace: ModuleTrace | None = None
 
 
 def validation_available() -> str | None:
@@ -231,12 +235,15 @@ def run_sandboxed(
     threads: int = 1,
     tail_chars: int = DEFAULT_TAIL_CHARS,
     require_network_isolation: bool = False,
+    trace_modules: bool = False,
 ) -> SmokeResult:
     """Write `files` ({relative path: source}) to a fresh directory and run `entry` there.
 
     `cpu_seconds` defaults to twice the timeout times `threads`. Raises `InputError` for a
     path that would leave the directory or an entry that is not among the files, and
     `ConfigError` when `require_network_isolation` is set and no namespace is available.
+    `trace_modules` installs `runtime.module_trace`'s bootstrap in the child (a hidden folder
+    of its directory on its PYTHONPATH), so a failure names the torch module it happened in.
     """
     _check_paths(files, entry)
     workdir = Path(tempfile.mkdtemp(prefix="chunkwise-sandbox-"))
@@ -246,11 +253,16 @@ def run_sandboxed(
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(source, encoding="utf-8")
         (workdir / ".tmp").mkdir(exist_ok=True)
+        boot = None
+        if trace_modules:
+            boot = workdir / _BOOT_DIR
+            boot.mkdir(exist_ok=True)
+            (boot / CHILD_MODULE).write_text(CHILD_SOURCE, encoding="utf-8")
         cpu = cpu_seconds if cpu_seconds is not None else 2 * timeout * max(1, threads)
         return _run(
             workdir, entry, timeout=timeout, memory_mb=memory_mb, cpu_seconds=cpu,
             file_mb=file_mb, threads=threads, tail_chars=tail_chars,
-            require=require_network_isolation,
+            require=require_network_isolation, boot=boot,
         )
     finally:
         _remove_tree(workdir)
@@ -287,7 +299,7 @@ def _check_paths(files: Mapping[str, str], entry: str) -> None:
 
 def _run(
     workdir: Path, entry: str, *, timeout: float, memory_mb: int, cpu_seconds: float,
-    file_mb: int, threads: int, tail_chars: int, require: bool,
+    file_mb: int, threads: int, tail_chars: int, require: bool, boot: Path | None,
 ) -> SmokeResult:
     status_r, status_w = os.pipe()
     cpu = max(1, math.ceil(cpu_seconds))
@@ -307,11 +319,14 @@ def _run(
         "limits": limits,
         "argv": [sys.executable, "-s", "-B", "-X", "faulthandler", entry],
     }
+    env = sandbox_environment(workdir, threads=threads)
+    if boot is not None:
+        env["PYTHONPATH"] = str(boot)
     start = time.monotonic()
     try:
         proc = subprocess.Popen(
             [sys.executable, "-I", "-c", _LAUNCHER, json.dumps(config)],
-            cwd=workdir, env=sandbox_environment(workdir, threads=threads),
+            cwd=workdir, env=env,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             start_new_session=True, pass_fds=(status_w,),
         )
@@ -345,12 +360,12 @@ def _run(
         log.warning("sandbox: no network namespace available (%s); the generated code runs "
                     "with the network reachable", status.removeprefix("none:") or "no status")
 
-    stdout, stderr = tails.text("stdout"), tails.text("stderr")
+    stdout, (stderr, trace) = tails.text("stdout"), take_trace(tails.text("stderr"))
     killed, error = _outcome(returncode, stderr, timed_out, timeout, memory_mb)
     return SmokeResult(
         ok=returncode == 0 and killed is None, seconds=seconds, returncode=returncode,
         stdout_tail=stdout, stderr_tail=stderr, error_line=error, killed_reason=killed,
-        network_isolated=isolated,
+        network_isolated=isolated, trace=trace if killed is None else None,
     )
 
 

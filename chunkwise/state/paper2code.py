@@ -15,6 +15,7 @@ from typing_extensions import TypedDict
 
 from chunkwise.errors import ConfigError
 from chunkwise.models.usage import Usage, add_usage
+from chunkwise.runtime.module_trace import ModuleTrace
 from chunkwise.runtime.sandbox import validation_available
 from chunkwise.state.context import BaseContext
 from chunkwise.state.result import PipelineResult
@@ -90,6 +91,7 @@ class SmokeRun(BaseModel):
     killed_reason: str | None = None
     network_isolated: bool = False
     output_key: str | None = None
+    trace: ModuleTrace | None = None  # the torch module the exception happened in
 
 
 class CodeAttempt(BaseModel):
@@ -274,6 +276,9 @@ class SmokeReport(BaseModel):
     ok: bool
     seconds: float
     error: str | None = Field(default=None, description="One line: the exception or the limit")
+    diagnosis: str | None = Field(
+        default=None, description="One line: the torch module the exception happened in and "
+        "its input, e.g. 'while calling encoder.fc1 = Linear(...) with input float32[40, 16]'")
     network_isolated: bool = False
 
 
@@ -285,6 +290,7 @@ class AttemptReport(BaseModel):
     static_passed: bool
     smoke_ok: bool | None = None  # None: not run
     error: str | None = None  # the first blocking finding or the smoke run's error line
+    diagnosis: str | None = None  # the torch module the smoke run failed in (SmokeReport's)
     auto_fixes: list[str] = Field(default_factory=list)
 
 
@@ -336,5 +342,5 @@ class Paper2CodeResult(PipelineResult):
 # What a paper2code checkpoint may hold besides plain values (the serializer's allow-list).
 CHECKPOINT_TYPES: tuple[type, ...] = (
     Span, SummaryOutcome, DatasetRecommendation, DatasetCandidate, Usage, RepoPlan,
-    PlannedFile, Hyperparameter, CodeAttempt, SmokeRun, Finding,
+    PlannedFile, Hyperparameter, CodeAttempt, SmokeRun, Finding, ModuleTrace,
 )

@@ -13,7 +13,13 @@ import re
 from collections.abc import Iterable
 from pathlib import PurePosixPath
 
-__all__ = ["generated_frames", "has_main_guard", "outline", "traceback_excerpt"]
+__all__ = [
+    "attribute_assignment",
+    "generated_frames",
+    "has_main_guard",
+    "outline",
+    "traceback_excerpt",
+]
 
 _FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+)')
 
@@ -32,6 +38,28 @@ def has_main_guard(source: str) -> bool:
             ):
                 return True
     return False
+
+
+def attribute_assignment(source: str, class_name: str, attribute: str) -> tuple[int, str] | None:
+    """(line, source line) of the first `self.<attribute> = ...` in a method of `class_name`:
+    where a layer named by a smoke run's module trace is created."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    lines = source.splitlines()
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.ClassDef) and node.name == class_name):
+            continue
+        for inner in ast.walk(node):
+            if not isinstance(inner, ast.Assign | ast.AnnAssign):
+                continue
+            targets = inner.targets if isinstance(inner, ast.Assign) else [inner.target]
+            for target in targets:
+                if (isinstance(target, ast.Attribute) and target.attr == attribute
+                        and isinstance(target.value, ast.Name) and target.value.id == "self"):
+                    return inner.lineno, lines[inner.lineno - 1].strip()
+    return None
 
 
 def outline(source: str) -> str:

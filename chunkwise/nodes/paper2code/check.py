@@ -101,7 +101,7 @@ def entry_finding(texts: dict[str, str]) -> Finding | None:
 
 def smoke_run(texts: dict[str, str], ctx: Paper2CodeContext, store: BlobStore) -> SmokeRun:
     """Run the entry point in the sandbox; the redacted tails go to the blob store."""
-    result = run_sandboxed(texts, ENTRY_POINT, timeout=ctx.validate_timeout)
+    result = run_sandboxed(texts, ENTRY_POINT, timeout=ctx.validate_timeout, trace_modules=True)
     stdout, stderr = clean_output(result.stdout_tail), clean_output(result.stderr_tail)
     ok, error = result.ok, clean_output(result.error_line) if result.error_line else None
     if ok and not _LOSS.search(stdout):
@@ -110,6 +110,7 @@ def smoke_run(texts: dict[str, str], ctx: Paper2CodeContext, store: BlobStore) -
     return SmokeRun(
         ok=ok, seconds=result.seconds, error=error, killed_reason=result.killed_reason,
         network_isolated=result.network_isolated, output_key=store.put(output),
+        trace=result.trace if not ok and result.error_line else None,
     )
 
 

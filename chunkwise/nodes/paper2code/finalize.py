@@ -52,6 +52,7 @@ def validation_report(state: Paper2CodeState, kept: CodeAttempt) -> Validation:
         passed=attempt_passed(kept),
         static=kept.findings,
         smoke=SmokeReport(ok=smoke.ok, seconds=smoke.seconds, error=smoke.error,
+                          diagnosis=smoke.trace.describe() if smoke.trace else None,
                           network_isolated=smoke.network_isolated) if smoke else None,
         attempts=len(attempts),
         repairs=state["repairs"],
@@ -59,6 +60,8 @@ def validation_report(state: Paper2CodeState, kept: CodeAttempt) -> Validation:
         history=[
             AttemptReport(number=a.number, compiles=a.compiles, static_passed=a.static_passed,
                           smoke_ok=a.smoke.ok if a.smoke else None, error=a.error_line(),
+                          diagnosis=a.smoke.trace.describe() if a.smoke and a.smoke.trace
+                          else None,
                           auto_fixes=a.auto_fixes)
             for a in attempts
         ],

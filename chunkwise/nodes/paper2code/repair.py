@@ -31,9 +31,11 @@ from chunkwise.prompts.paper2code import (
     SMOKE_STAGE,
     STATIC_STAGE,
     repair_messages,
+    trace_advice,
     unchanged_followup,
 )
 from chunkwise.runtime.blobs import BlobStore
+from chunkwise.runtime.module_trace import ModuleTrace
 from chunkwise.runtime.progress import announce_stage, unit_done
 from chunkwise.state.paper2code import (
     ENTRY_POINT,
@@ -44,7 +46,11 @@ from chunkwise.state.paper2code import (
 )
 from chunkwise.text.code_check import Finding
 from chunkwise.text.code_fixes import collapse_repeats
-from chunkwise.text.code_outline import generated_frames, traceback_excerpt
+from chunkwise.text.code_outline import (
+    attribute_assignment,
+    generated_frames,
+    traceback_excerpt,
+)
 
 MAX_FINDINGS_SHOWN = 12
 
@@ -70,10 +76,28 @@ def repair_targets(attempt: CodeAttempt, store: BlobStore) -> list[tuple[str, st
     parts = [traceback_excerpt(stderr)] if stderr.strip() else []
     if smoke.error and not any(smoke.error in p for p in parts):
         parts.append(smoke.error)
+    if smoke.trace is not None:
+        parts.extend(trace_lines(smoke.trace, {p: store.get(attempt.files[p]) for p in editable}))
     if stdout.strip() and (smoke.killed_reason or not stderr.strip()):
         last = "\n".join(stdout.rstrip().splitlines()[-8:])
         parts.append(f"Its output before that:\n{last}")
     return [(path, SMOKE_STAGE, "\n".join(parts) or "it failed without output")]
+
+
+def trace_lines(trace: ModuleTrace, texts: dict[str, str]) -> list[str]:
+    """The smoke run's module trace as the repair prompt shows it: the failing layer, where
+    the file creates it, and what to change when that is certain."""
+    lines = [f"The failing layer: {trace.describe()}"]
+    if trace.attribute:
+        for path, text in texts.items():
+            found = attribute_assignment(text, trace.owner, trace.attribute)
+            if found is not None:
+                lines.append(f"It is created in {path} line {found[0]}: {found[1]}")
+                break
+    advice = trace_advice(trace)
+    if advice:
+        lines.append(f"What to change: {advice}")
+    return lines
 
 
 def base_attempt(attempts: list[CodeAttempt]) -> tuple[CodeAttempt, str]:
