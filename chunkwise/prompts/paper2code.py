@@ -84,10 +84,22 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+# The smoke run's shapes, declared once: synthetic_batch makes inputs of these shapes and the
+# model's first and last layers are built from the same names.
+BATCH_SIZE = 4
+SEQ_LEN = 16  # positions per example (tokens, time steps, patches; 1 for tabular rows)
+TOKEN_INPUTS = False  # True: inputs are int64 token ids for nn.Embedding; False: float features
+VOCAB_SIZE = 100  # token ids are below this (used when TOKEN_INPUTS)
+INPUT_DIM = 32  # float features per position (used when not TOKEN_INPUTS)
+NUM_CLASSES = 4  # the model outputs NUM_CLASSES logits per example
+
 
 @dataclass
 class Config:
-    # every hyperparameter the paper gives, with its value (section or equation in a comment)
+    # every hyperparameter the paper gives, with its value (section or equation in a comment);
+    # widths and depths small enough for a smoke run in seconds
+    d_model: int = 32
+    num_layers: int = 2
     ...
 
 
@@ -96,39 +108,56 @@ class Model(nn.Module):
 
     def __init__(self, config: Config):
         super().__init__()
-        ...
+        # first layer: takes the synthetic inputs, gives [batch, SEQ_LEN, config.d_model]
+        if TOKEN_INPUTS:
+            self.embed = nn.Embedding(VOCAB_SIZE, config.d_model)
+        else:
+            self.embed = nn.Linear(INPUT_DIM, config.d_model)
+        ...  # the paper's layers, each taking and giving [batch, SEQ_LEN, config.d_model]
+        self.head = nn.Linear(config.d_model, NUM_CLASSES)  # last layer
 
     def forward(self, inputs):
-        ...
+        x = self.embed(inputs)  # [batch, SEQ_LEN, config.d_model]
+        ...  # the paper's layers and equations on x, keeping its shape
+        return self.head(x.mean(dim=1))  # logits [batch, NUM_CLASSES]
 
 
-def synthetic_batch(config: Config, batch_size: int):
-    """Random inputs and targets with the shapes the model expects (stands in for the data).
-    Class targets: torch.randint(0, num_classes, shape of the logits without their last dim)."""
-    ...
+def synthetic_batch(batch_size: int = BATCH_SIZE):
+    """Random inputs and class targets of the shapes the model takes (stands in for data)."""
+    if TOKEN_INPUTS:
+        inputs = torch.randint(0, VOCAB_SIZE, (batch_size, SEQ_LEN))
+    else:
+        inputs = torch.randn(batch_size, SEQ_LEN, INPUT_DIM)
+    targets = torch.randint(0, NUM_CLASSES, (batch_size,))
+    return inputs, targets
 
 
 def train_step(model, optimizer, batch) -> float:
     """One optimisation step with the paper's loss; returns the loss as a float."""
-    # class logits: F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
-    ...
+    inputs, targets = batch
+    loss = F.cross_entropy(model(inputs), targets)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
 
 
 @torch.no_grad()
 def evaluate(model, batch) -> float:
-    """The paper's evaluation metric (or the loss) on one batch."""
-    ...
+    """The paper's evaluation metric on one batch (here: accuracy)."""
+    inputs, targets = batch
+    return (model(inputs).argmax(dim=-1) == targets).float().mean().item()
 
 
 if __name__ == "__main__":
     torch.manual_seed(0)
-    config = Config()  # the paper's values; if sizes are large, use small ones here instead
+    config = Config()
     model = Model(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     for step in range(3):
-        loss = train_step(model, optimizer, synthetic_batch(config, 4))
+        loss = train_step(model, optimizer, synthetic_batch())
         print(f"step {step}: loss {loss:.4f}")
-    print(f"evaluation: {evaluate(model, synthetic_batch(config, 4)):.4f}")
+    print(f"evaluation: {evaluate(model, synthetic_batch()):.4f}")
 ```'''
 
 
@@ -149,7 +178,9 @@ Write ONE complete Python file that implements this paper. Rules:
 - {smoke}
 - Comment each part with the paper section or equation it implements.
 
-Fill in this skeleton completely (keep its names; replace every `...`):
+Fill in this skeleton completely: keep its names and its shape constants; set \
+TOKEN_INPUTS for the paper's input (True for text or token ids); replace every `...` with the \
+paper's code, and keep every layer's input and output sizes consistent with the constants:
 {skeleton}{note}"""
 
 # Where a repaired file failed, as the repair prompt says it: "{path} fails {stage}:".
@@ -284,6 +315,8 @@ REPAIR_HINTS: tuple[tuple[str, str], ...] = (
     ("__main__", "Add an `if __name__ == \"__main__\":` block that trains 3 steps on random "
      "tensors and prints the loss of each."),
     ("CUDA", "Run on the CPU only."),
+    ("still has a `...`", "Replace each `...` with the paper's code (its layers in __init__, "
+     "their use in forward), keeping the sizes the comments give."),
     ("only `...`", "Write the function's body in full: compute and return what its docstring "
      "says."),
     ("'ellipsis'", "A `...` placeholder is still in the code: replace it with real values."),

@@ -339,8 +339,9 @@ def drop_placeholder_calls(source: str) -> tuple[str, list[str]]:
 
 
 def placeholder_findings(source: str, path: str) -> list[Finding]:
-    """Functions whose whole body (after a docstring) is `...`: a skeleton part left empty,
-    which returns None where the code expects a value."""
+    """Functions whose whole body (after a docstring) is `...`, a skeleton part left empty,
+    which returns None where the code expects a value; and functions with a `...` statement
+    among others, a part of a skeleton's function left out."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
@@ -358,4 +359,14 @@ def placeholder_findings(source: str, path: str) -> list[Finding]:
                                  col=node.col_offset + 1, blocking=True,
                                  message=f"function {node.name!r} is not written: its body is "
                                          "only `...`"))
+            continue
+        # a `...` statement among others: a part of the skeleton left out (it does nothing,
+        # so the function may run while missing what the paper puts there)
+        left = next((stmt for stmt in ast.walk(node) if isinstance(stmt, ast.Expr)
+                     and _is_ellipsis(stmt.value)), None)
+        if left is not None:
+            found.append(Finding(path=path, kind="placeholder", line=left.lineno,
+                                 col=left.col_offset + 1, blocking=True,
+                                 message=f"function {node.name!r} still has a `...` "
+                                         "placeholder: write the code it stands for"))
     return found

@@ -71,6 +71,8 @@ def _top_level_names(tree: ast.Module) -> set[str]:
             names.add(node.name)
         elif isinstance(node, ast.If) and "__main__" in ast.dump(node.test):
             names.add("__main__")
+        elif isinstance(node, ast.Assign):  # a module constant (the skeleton's shapes)
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
     return names
 
 

@@ -230,7 +230,10 @@ def test_a_file_cut_off_while_looping_is_salvaged_and_its_missing_parts_repaired
     shown = repair.last.split("Here is main.py:")[1].split("main.py fails")[0]
     assert shown.count("torch.nn.ReLU(),") == 1  # the loop cut, its bracket closed
     assert "def forward(self, inputs):" in shown and "def train_step(" in shown
-    assert "function 'train_step' is not written" in repair.last
+    assert "BATCH_SIZE = 4" in shown  # the skeleton's shape constants came along
+    # the skeleton's train_step is complete; its forward still has the paper's part to write
+    assert "function 'train_step'" not in repair.last
+    assert "function 'forward' still has a `...` placeholder" in repair.last
 
 
 def test_a_looped_file_that_cannot_be_salvaged_is_written_again_not_repaired(
