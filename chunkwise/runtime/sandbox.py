@@ -35,6 +35,11 @@ What the child gets (`run_sandboxed`):
   parent reaches it. Not `-I`: that also drops the script's folder from sys.path, and the
   generated files import each other.
 
+With `trace_modules`, the child also imports a bootstrap (`runtime.module_trace`, as
+`sitecustomize` from a hidden folder of its directory put on its PYTHONPATH) that names the
+torch module an uncaught exception happened in; its marker line is taken out of stderr and
+returned as `SmokeResult.trace`.
+
 stdout and stderr are captured from pipes (never to disk), their tails kept (`tail_chars`),
 and the error line extracted: the last line of the last traceback, e.g. `AttributeError:
 'Config' object has no attribute 'num_epochs'`. The child cannot see the parent's secrets;

@@ -10,7 +10,9 @@ from chunkwise.prompts.paper2code import (
     file_messages,
     repair_hints,
     repair_messages,
+    trace_advice,
 )
+from chunkwise.runtime.module_trace import ModuleTrace
 from chunkwise.text.tokens import count_tokens
 
 
@@ -67,3 +69,48 @@ def test_the_repair_prompt_puts_the_error_after_the_file() -> None:
     assert text.index("NOTES") < text.index("CTX") < text.index("CODE") < text.index("KeyError")
     assert "model.py fails when it runs:" in text
     assert "the repository's files above" in text and "__main__" not in text
+
+
+def test_trace_advice_says_what_to_change_only_when_the_sizes_tell() -> None:
+    def advice(module: str, inputs: list[str], **sizes: object) -> str | None:
+        return trace_advice(ModuleTrace(kind="inside", module_class=module, inputs=inputs,
+                                        owner="Block", attribute="layer", sizes=sizes))
+
+    assert advice("Linear", ["float32[40, 16]"], in_features=256) == (
+        "self.layer in class Block is nn.Linear with in_features=256, but its input "
+        "float32[40, 16] has last dimension 16: make in_features 16 (the size of what feeds "
+        "it), or change the input so its last dimension is 256.")
+    assert advice("Linear", ["float32[40, 256]"], in_features=256) is None  # sizes agree
+    assert "only nn.Embedding takes token ids" in str(
+        advice("Conv1d", ["int64[4, 4, 7]"], in_channels=4))
+    assert "takes integer token ids" in str(advice("Embedding", ["float32[4, 7]"],
+                                                   num_embeddings=100))
+    assert advice("Embedding", ["int64[4, 7]"], num_embeddings=100) is None
+    assert "unpack it first (`inputs, targets = batch`" in str(
+        advice("Linear", ["tuple(float32[4, 10, 64], int64[4, 10])"], in_features=64))
+    assert "4 input channels" in str(advice("Conv1d", ["float32[4, 7, 16]"], in_channels=4))
+    assert "takes 4-D input" in str(advice("Conv2d", ["float32[4, 7, 16]"], in_channels=4))
+    assert "nn.LayerNorm(7)" in str(advice("LayerNorm", ["float32[4, 3, 7]"],
+                                           normalized_shape=[8]))
+    assert advice("Dropout", ["float32[4, 3, 7]"]) is None
+    after = ModuleTrace(kind="after", module_class="Model", inputs=["float32[4, 8]"],
+                        output="float32[4, 2]")
+    assert str(trace_advice(after)).startswith("The model returned float32[4, 2]")
+
+
+def test_the_skeleton_declares_the_smoke_shapes_once_and_builds_from_them() -> None:
+    import ast
+
+    from chunkwise.prompts.paper2code import skeleton_source
+
+    source = skeleton_source()
+    tree = ast.parse(source)
+    constants = {t.id for node in tree.body if isinstance(node, ast.Assign)
+                 for t in node.targets if isinstance(t, ast.Name)}
+    assert {"BATCH_SIZE", "SEQ_LEN", "TOKEN_INPUTS", "VOCAB_SIZE", "INPUT_DIM",
+            "NUM_CLASSES"} <= constants
+    assert "nn.Embedding(VOCAB_SIZE, config.d_model)" in source
+    assert "nn.Linear(INPUT_DIM, config.d_model)" in source
+    assert "nn.Linear(config.d_model, NUM_CLASSES)" in source
+    assert "torch.randint(0, VOCAB_SIZE, (batch_size, SEQ_LEN))" in source
+    assert "inputs, targets = batch" in source

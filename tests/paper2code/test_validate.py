@@ -434,6 +434,76 @@ def test_a_real_torch_forward_pass_runs_in_the_smoke_run(
     assert model.calls_for("repair_code") == []
 
 
+TORCH_SHAPES = textwrap.dedent("""\
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    BATCH_SIZE = 4
+    INPUT_DIM = 16
+
+
+    class Encoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(256, 512)
+            self.fc2 = nn.Linear(512, 4)
+
+        def forward(self, x):
+            return self.fc2(torch.relu(self.fc1(x)))
+
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = Encoder()
+
+        def forward(self, inputs):
+            return self.encoder(inputs)
+
+
+    if __name__ == "__main__":
+        torch.manual_seed(0)
+        model = Model()
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        for step in range(3):
+            inputs = torch.randn(BATCH_SIZE, INPUT_DIM)
+            loss = F.cross_entropy(model(inputs), torch.randint(0, 4, (BATCH_SIZE,)))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            print(f"step {step}: loss {loss.item():.4f}")
+    """)
+
+
+@pytest.mark.skipif(find_spec("torch") is None,
+                    reason="torch is not installed: pip install 'chunkwise[validate]'")
+def test_a_real_shape_mismatch_names_the_layer_in_the_error_and_the_repair_prompt(
+    run_paper: Runner, example_paper: Path
+) -> None:
+    fixed = TORCH_SHAPES.replace("nn.Linear(256, 512)", "nn.Linear(INPUT_DIM, 512)")
+    model = coder(TORCH_SHAPES, fixed)
+    outcome = run_paper(example_paper, model, validate=True)
+    check = validation(outcome)
+    diagnosis = ("while calling encoder.fc1 = Linear(in_features=256, out_features=512, "
+                 "bias=True) (self.fc1 of class Encoder) with input float32[4, 16]")
+    first = check["history"][0]
+    assert first["error"] == ("RuntimeError: mat1 and mat2 shapes cannot be multiplied "
+                              "(4x16 and 256x512)")
+    assert first["diagnosis"] == diagnosis
+    (repair,) = model.calls_for("repair_code")
+    assert f"The failing layer: {diagnosis}" in repair.last
+    line = TORCH_SHAPES.splitlines().index("        self.fc1 = nn.Linear(256, 512)") + 1
+    assert f"It is created in main.py line {line}: self.fc1 = nn.Linear(256, 512)" in repair.last
+    assert ("What to change: self.fc1 in class Encoder is nn.Linear with in_features=256, but "
+            "its input float32[4, 16] has last dimension 16: make in_features 16") in repair.last
+    # the layer's lines come after the traceback and before the hints
+    assert repair.last.index("shapes cannot be multiplied") < repair.last.index(
+        "The failing layer:") < repair.last.index("Hint: ")
+    assert check["passed"] and check["repairs"] == 1
+    assert check["smoke"]["diagnosis"] is None and check["history"][1]["diagnosis"] is None
+
+
 def test_model_used_names_the_local_model_behind_the_alias(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

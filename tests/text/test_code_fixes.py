@@ -171,3 +171,32 @@ def test_skeleton_placeholders_are_filled_or_reported() -> None:
                                 "is only `...`")
     assert finding.blocking and finding.kind == "placeholder"
     assert drop_placeholder_calls("def broken(:\n") == ("def broken(:\n", [])
+
+
+def test_a_placeholder_left_among_other_statements_is_reported() -> None:
+    from chunkwise.text.code_fixes import placeholder_findings
+
+    source = textwrap.dedent('''\
+        class Model:
+            def __init__(self):
+                self.embed = 1
+                ...  # the paper's layers
+                self.head = 2
+
+            def forward(self, x):
+                x = self.embed * x
+                if x:
+                    ...
+                return x
+
+            def done(self):
+                return x[..., 0]
+        ''')
+    found = placeholder_findings(source, "main.py")
+    assert [f.render() for f in found] == [
+        "main.py:4:9: function '__init__' still has a `...` placeholder: write the code it "
+        "stands for",
+        "main.py:10:13: function 'forward' still has a `...` placeholder: write the code it "
+        "stands for",
+    ]
+    assert all(f.blocking for f in found)
