@@ -13,7 +13,7 @@ from functools import cache
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from chunkwise.prompts.measure import prompt_tokens
-from chunkwise.runtime.module_trace import ModuleTrace
+from chunkwise.state.paper2code import ModuleTrace
 
 SUMMARY_SYSTEM = """You are a meticulous ML research engineer. You read one part of a research \
 paper and write notes that another engineer will use to implement the paper in PyTorch without \
