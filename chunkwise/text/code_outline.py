@@ -129,13 +129,34 @@ def generated_frames(stderr: str, paths: Iterable[str]) -> list[tuple[str, int]]
     return frames
 
 
+# torch's module-call frames (`_wrapped_call_impl`, `_call_impl`, `inner`): three per layer
+# called, none saying anything the generated frames around them do not
+_CALL_MACHINERY = re.compile(r'^\s*File "[^"]*torch/nn/modules/module\.py", line \d+')
+
+
+def _without_call_machinery(lines: list[str]) -> list[str]:
+    """A traceback without torch's module-call frames (each frame: its `File` line and the
+    more indented source lines under it)."""
+    kept: list[str] = []
+    skipping = False
+    for line in lines:
+        if _FRAME.match(line):
+            skipping = bool(_CALL_MACHINERY.match(line))
+        elif skipping and not line.startswith("    "):
+            skipping = False
+        if not skipping:
+            kept.append(line)
+    return kept
+
+
 def traceback_excerpt(stderr: str, *, max_lines: int = 30, max_chars: int = 3000) -> str:
-    """The last traceback in `stderr` (or its last lines), cut to at most `max_lines` lines
-    and `max_chars` characters, keeping the end, where the error is."""
+    """The last traceback in `stderr` (or its last lines) without torch's module-call frames,
+    cut to at most `max_lines` lines and `max_chars` characters, keeping the end, where the
+    error is."""
     lines = stderr.rstrip().splitlines()
     starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent")]
     if starts:
-        lines = lines[starts[-1]:]
+        lines = _without_call_machinery(lines[starts[-1]:])
     if len(lines) > max_lines:
         lines = ["...", *lines[-(max_lines - 1):]]
     text = "\n".join(lines)

@@ -497,6 +497,9 @@ def test_a_real_shape_mismatch_names_the_layer_in_the_error_and_the_repair_promp
     assert f"It is created in main.py line {line}: self.fc1 = nn.Linear(256, 512)" in repair.last
     assert ("What to change: self.fc1 in class Encoder is nn.Linear with in_features=256, but "
             "its input float32[4, 16] has last dimension 16: make in_features 16") in repair.last
+    # torch's module-call frames are left out of the traceback; the layer's own frame stays
+    assert "_call_impl" not in repair.last and 'linear.py", line' in repair.last
+    assert 'File "main.py", line 16, in forward' in repair.last
     # the layer's lines come after the traceback and before the hints
     assert repair.last.index("shapes cannot be multiplied") < repair.last.index(
         "The failing layer:") < repair.last.index("Hint: ")
