@@ -15,9 +15,11 @@ from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 
+from chunkwise.models.client import Completion
 from chunkwise.models.retry import ModelCallError
 from chunkwise.nodes.generate.budget import (
     TOKENS_PER_WORD,
+    Build,
     Fitted,
     call_fitted,
     fit_prompt,
@@ -69,37 +71,22 @@ def write_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> di
     if previous is not None and previous.index == index and previous.problems:
         best = store.get(previous.best_key)  # a discarded rewrite is never rewritten again
         problems, words = previous.problems, qc.count_words(best)
-
-        def fit(share: float) -> Fitted:
-            return fit_prompt(
+        try:
+            reply, fitted = _call(
+                ctx, "qc_rewrite", index, room, recent,
                 lambda shown, text: rewrite_messages(plan, index, table, text, best, problems,
                                                      words, shown),
-                client=client, reply=room, recent=recent, tokenizer=tokenizer, share=share,
                 what=f"the QC rewrite of section {index + 1}",
             )
-
-        try:
-            reply, fitted = call_fitted(fit, lambda f: client.complete(
-                f.messages, task="qc_rewrite", max_tokens=f.max_tokens, item=index))
         except ModelCallError as exc:
-            if not can_fall_back(exc):
-                raise
-            # the model cannot rewrite: stop retrying, the review keeps the best draft
-            gave_up = previous.model_copy(update={"final": True, "problems": [],
-                                                  "text_key": previous.best_key})
-            return {"draft": gave_up,
-                    "warnings": [f"section {index + 1}: no QC rewrite ({exc})"]}
+            return _give_up(previous, exc, "QC rewrite")
         draft = previous.model_copy(update={"attempt": previous.attempt + 1, "problems": []})
     else:
-        def fit(share: float) -> Fitted:
-            return fit_prompt(
-                lambda shown, text: section_messages(plan, index, table, text, shown),
-                client=client, reply=room, recent=recent, tokenizer=tokenizer, share=share,
-                what=f"section {index + 1}",
-            )
-
-        reply, fitted = call_fitted(fit, lambda f: client.complete(
-            f.messages, task="section_generation", max_tokens=f.max_tokens, item=index))
+        reply, fitted = _call(
+            ctx, "section_generation", index, room, recent,
+            lambda shown, text: section_messages(plan, index, table, text, shown),
+            what=f"section {index + 1}",
+        )
         draft = Draft(index=index, attempt=0, text_key="")
     text = qc.trim_unfinished(clean_section(reply.text, spec.title))
     draft = draft.model_copy(update={
@@ -118,31 +105,19 @@ def _continue(
     store = ctx.store()
     index = previous.index
     spec = plan.sections[index]
-    client = ctx.client("writer", ctx.writer_model)
-    tokenizer = resolve_tokenizer(ctx.tokenizer, codec_ok=True)
     so_far = store.get(previous.best_key)
     words = previous.continue_words
     missing = previous.problems
-    room = reply_tokens(words, client.max_output_tokens)
-
-    def fit(share: float) -> Fitted:
-        return fit_prompt(
+    room = reply_tokens(words, ctx.client("writer", ctx.writer_model).max_output_tokens)
+    try:
+        reply, fitted = _call(
+            ctx, "qc_continue", index, room, recent,
             lambda shown, text: continue_messages(plan, index, table, text, so_far, missing,
                                                   words, shown),
-            client=client, reply=room, recent=recent, tokenizer=tokenizer, share=share,
             what=f"the continuation of section {index + 1}",
         )
-
-    try:
-        reply, fitted = call_fitted(fit, lambda f: client.complete(
-            f.messages, task="qc_continue", max_tokens=f.max_tokens, item=index))
     except ModelCallError as exc:
-        if not can_fall_back(exc):
-            raise
-        gave_up = previous.model_copy(update={"final": True, "problems": [], "continue_words": 0,
-                                              "text_key": previous.best_key})
-        return {"draft": gave_up,
-                "warnings": [f"section {index + 1}: no QC continuation ({exc})"]}
+        return _give_up(previous, exc, "QC continuation")
     added = qc.trim_unfinished(clean_section(reply.text, spec.title))
     text = "\n\n".join(part for part in (so_far.strip(), added.strip()) if part)
     draft = previous.model_copy(update={
@@ -152,6 +127,32 @@ def _continue(
         "prompt_tokens": max(previous.prompt_tokens, fitted.prompt_tokens),
     })
     return {"draft": draft, "usage": reply.usage}
+
+
+def _call(
+    ctx: GenerateContext, task: str, index: int, room: int, recent: str,
+    build: Build, *, what: str,
+) -> tuple[Completion, Fitted]:
+    """One writer call for section `index` under `task`, its prompt fitted to the window with
+    `room` tokens to reply."""
+    client = ctx.client("writer", ctx.writer_model)
+    tokenizer = resolve_tokenizer(ctx.tokenizer, codec_ok=True)
+
+    def fit(share: float) -> Fitted:
+        return fit_prompt(build, client=client, reply=room, recent=recent, tokenizer=tokenizer,
+                          share=share, what=what)
+
+    return call_fitted(fit, lambda f: client.complete(
+        f.messages, task=task, max_tokens=f.max_tokens, item=index))
+
+
+def _give_up(previous: Draft, exc: ModelCallError, what: str) -> dict[str, Any]:
+    """The model cannot redo the section: stop trying, the review keeps the best draft."""
+    if not can_fall_back(exc):
+        raise exc
+    gave_up = previous.model_copy(update={"final": True, "problems": [], "continue_words": 0,
+                                          "text_key": previous.best_key})
+    return {"draft": gave_up, "warnings": [f"section {previous.index + 1}: no {what} ({exc})"]}
 
 
 def fixable(plan: GenerationPlan, index: int, check: qc.SectionCheck, reply_cap: int) -> list[str]:
