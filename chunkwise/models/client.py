@@ -188,11 +188,6 @@ class ModelClient:
         config = {"tags": tags, "run_name": task, "metadata": metadata}
 
         def attempt() -> Any:
-            # a slot of the run's --concurrency first: a call waiting for one holds no permit
-            with call_slot():
-                return send_once()
-
-        def send_once() -> Any:
             permit = self.limiter.acquire(estimate)
             emit("call_started", task=task, model=self.name, index=item)
             try:
@@ -264,16 +259,19 @@ class ModelClient:
         key = self._cache_key(task, messages, max_tokens=max_tokens)
         if self.store is not None and (hit := self.store.cache_get(key)) is not None:
             return Completion(hit["text"], Usage(), cached=True)
-        started = time.monotonic()
         chat = self.chat if max_tokens is None else with_reply_cap(self.chat, max_tokens)
         if prompt_tokens is None:
             prompt_tokens = _estimate_tokens(messages)
-        reply, retries, waited = self._send(chat, messages, task, item,
-                                            prompt_tokens=prompt_tokens, reply_cap=max_tokens)
-        text = _text_of(reply)
-        usage = self._usage(reply, prompt_tokens, retries)
-        if self.store is not None:
-            self.store.cache_put(key, {"text": text, "seconds": time.monotonic() - started})
+        # a slot of the run's --concurrency, held until the answer is stored: a call killed
+        # after its slot went to the next one must not lose an answer already paid for
+        with call_slot():
+            started = time.monotonic()
+            reply, retries, waited = self._send(chat, messages, task, item,
+                                                prompt_tokens=prompt_tokens, reply_cap=max_tokens)
+            text = _text_of(reply)
+            usage = self._usage(reply, prompt_tokens, retries)
+            if self.store is not None:
+                self.store.cache_put(key, {"text": text, "seconds": time.monotonic() - started})
         return Completion(text, usage, retry_seconds=waited)
 
     def structured(
@@ -299,6 +297,15 @@ class ModelClient:
             # would skip the repair turn; with the JSON schema we validate (and repair) here.
             target = {"title": schema.__name__, **schema.model_json_schema()}
         runnable = self.chat.with_structured_output(target, **kwargs)
+        with call_slot():  # held until the answer is stored, as in `complete`
+            return self._structured_turns(runnable, messages, schema, key, task, item,
+                                          repair_attempts)
+
+    def _structured_turns(
+        self, runnable: Any, messages: list[BaseMessage], schema: type[T], key: str, task: str,
+        item: int | None, repair_attempts: int,
+    ) -> Structured[T]:
+        """Ask, validate, and send an invalid answer back with its errors, up to the bound."""
         total, waited_total = Usage(), 0.0
         for attempt in range(repair_attempts + 1):
             prompt_tokens = _estimate_tokens(messages)
