@@ -1,14 +1,17 @@
 """Run paper2code in a child process that the resume test kills with SIGKILL.
 
 Usage: python -m tests.paper2code.crash_worker PAPER DB LOG HANG_AT
-Every summarize call appends its part number to LOG once answered; the call for part HANG_AT
-(0: none) writes LOG.hang and blocks forever, so the parent can kill mid-summaries.
+Every summarize call appends its part number to LOG once answered; the HANG_AT-th call (0:
+none) writes its part to LOG.hang and blocks forever, so the parent can kill mid-summaries.
+Counted by calls, not parts: the branches wait together for the run's one call slot, and
+which part gets it first is not fixed.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,10 +21,17 @@ from tests.paper2code.support import paper_model, part_of
 
 
 def main(paper: str, db: str, log: str, hang_at: int) -> None:
+    lock = threading.Lock()
+    calls = 0
+
     def summarize(call: ScriptedCall) -> str:
+        nonlocal calls
         part = part_of(call)
-        if part == hang_at:
-            Path(log + ".hang").write_text("hanging", "utf-8")
+        with lock:
+            calls += 1
+            number = calls
+        if number == hang_at:
+            Path(log + ".hang").write_text(str(part), "utf-8")
             while True:
                 time.sleep(1)
         with open(log, "a", encoding="utf-8") as handle:
