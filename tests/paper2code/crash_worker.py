@@ -9,9 +9,9 @@ which part gets it first is not fixed.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -21,15 +21,11 @@ from tests.paper2code.support import paper_model, part_of
 
 
 def main(paper: str, db: str, log: str, hang_at: int) -> None:
-    lock = threading.Lock()
-    calls = 0
+    numbers = itertools.count(1)
 
     def summarize(call: ScriptedCall) -> str:
-        nonlocal calls
         part = part_of(call)
-        with lock:
-            calls += 1
-            number = calls
+        number = next(numbers)  # itertools.count: one number per call, across threads
         if number == hang_at:
             Path(log + ".hang").write_text(str(part), "utf-8")
             while True:

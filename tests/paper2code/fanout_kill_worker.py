@@ -9,6 +9,7 @@ answer every call ("asked N"), the resumed run.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import threading
@@ -23,19 +24,16 @@ CONCURRENCY = 2
 
 
 def main(paper: str, db: str, log: str, answer: int) -> None:
+    numbers = itertools.count(1)
     lock = threading.Lock()
-    calls = 0
 
     def note(line: str) -> None:
         with lock, open(log, "a", encoding="utf-8") as handle:
             handle.write(line + "\n")
 
     def summarize(call: ScriptedCall) -> str:
-        nonlocal calls
         part = part_of(call)
-        with lock:
-            calls += 1
-            number = calls
+        number = next(numbers)  # itertools.count: one number per call, across threads
         if answer < 0:
             note(f"asked {part}")
         elif number <= answer:
