@@ -7,7 +7,6 @@ prompt names the output sections it expects and says what to leave out.
 
 from __future__ import annotations
 
-import re
 from functools import cache
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
@@ -337,7 +336,6 @@ def repair_hints(error: str, limit: int = 3) -> list[str]:
     return hints[:limit]
 
 
-_TENSOR = re.compile(r"^(\w+)\[([\d, ]*)\]")
 _CHANNELS = {"Conv1d": 3, "Conv2d": 4, "Conv3d": 5, "BatchNorm1d": 3, "BatchNorm2d": 4,
              "BatchNorm3d": 5}  # the input's rank with a batch dimension
 
@@ -358,10 +356,10 @@ def trace_advice(trace: ModuleTrace) -> str | None:
         return (f"{layer} ({trace.module_class}) was given {first} instead of a tensor: "
                 "unpack it first (`inputs, targets = batch`, then `model(inputs)`), or take "
                 "the tensor you need from it.")
-    match = _TENSOR.match(first)
-    if match is None:
+    tensor = trace.first_tensor()
+    if tensor is None:
         return None
-    dtype, shape = match.group(1), [int(n) for n in match.group(2).split(", ") if n]
+    dtype, shape = tensor
     sizes = trace.sizes
     integer = dtype.startswith(("int", "uint")) or dtype == "bool"
     if trace.module_class in {"Embedding", "EmbeddingBag"}:

@@ -21,6 +21,7 @@ objects and writes only to its stderr, and fails silently (the run goes on as wi
 from __future__ import annotations
 
 import json
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -28,6 +29,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 __all__ = ["CHILD_MODULE", "CHILD_SOURCE", "MARKER", "ModuleTrace", "take_trace"]
 
 MARKER = "chunkwise-module-trace: "
+_TENSOR = re.compile(r"^(\w+)\[([\d, ]*)\]")
+# layers that take (batch, channels, length) and name their channels
+_CHANNELS_FIRST_1D = {"Conv1d": "in_channels", "BatchNorm1d": "num_features",
+                      "InstanceNorm1d": "num_features"}
 CHILD_MODULE = "sitecustomize.py"
 
 CHILD_SOURCE = r'''"""Installed by chunkwise in a smoke run only: names the failing module."""
@@ -160,6 +165,25 @@ class ModuleTrace(BaseModel):
     @property
     def input(self) -> str:
         return ", ".join(self.inputs) or "no arguments"
+
+    def first_tensor(self) -> tuple[str, list[int]] | None:
+        """The first argument's dtype and shape, when it was a tensor."""
+        match = _TENSOR.match(self.inputs[0]) if self.inputs else None
+        if match is None:
+            return None
+        return match.group(1), [int(n) for n in match.group(2).split(", ") if n]
+
+    def channels_last(self) -> bool:
+        """A 1-D channels-first layer (Conv1d, BatchNorm1d) was called on (batch, length,
+        channels): its channels are the input's last dimension and not dimension 1. The one
+        layout slip whose fix is certain: transpose around the call."""
+        field = _CHANNELS_FIRST_1D.get(self.module_class)
+        tensor = self.first_tensor()
+        if self.kind != "inside" or field is None or tensor is None:
+            return False
+        shape, channels = tensor[1], self.sizes.get(field)
+        return (len(shape) == 3 and isinstance(channels, int) and not isinstance(channels, bool)
+                and shape[2] == channels and shape[1] != channels)
 
     def describe(self) -> str:
         """One line for the error report and the repair prompt."""

@@ -103,7 +103,8 @@ class CodeAttempt(BaseModel):
     findings: list[Finding] = Field(default_factory=list)
     static_passed: bool
     smoke: SmokeRun | None = None  # None: not run (no --validate, or the static check failed)
-    auto_fixes: list[str] = Field(default_factory=list, description="Imports chunkwise added")
+    auto_fixes: list[str] = Field(default_factory=list,
+                                  description="What chunkwise fixed without a model call")
 
     @property
     def compiles(self) -> bool:

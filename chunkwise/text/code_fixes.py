@@ -19,7 +19,7 @@ Skeleton leftovers: a model filling in a skeleton sometimes keeps its `...`. A c
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -36,6 +36,7 @@ __all__ = [
     "drop_placeholder_calls",
     "placeholder",
     "placeholder_findings",
+    "source_offsets",
 ]
 
 KNOWN_IMPORTS: dict[str, str] = {
@@ -306,6 +307,21 @@ def _is_ellipsis(node: ast.AST) -> bool:
     return isinstance(node, ast.Constant) and node.value is Ellipsis
 
 
+def source_offsets(source: str) -> Callable[[int, int], int]:
+    """Maps an ast (line, column) position to an index into `source` (ast columns count UTF-8
+    bytes, str indices count characters)."""
+    lines = source.splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+
+    def offset(line: int, col: int) -> int:
+        text = lines[line - 1].encode("utf-8")[:col].decode("utf-8", errors="ignore")
+        return starts[line - 1] + len(text)
+
+    return offset
+
+
 def drop_placeholder_calls(source: str) -> tuple[str, list[str]]:
     """`Name(...)` calls copied from a skeleton, where `...` was meant to be filled in,
     rewritten as `Name()` (the defaults); and the calls rewritten, as `Name(...) -> Name()`."""
@@ -318,15 +334,7 @@ def drop_placeholder_calls(source: str) -> tuple[str, list[str]]:
              and node.end_lineno is not None and node.end_col_offset is not None]
     if not calls:
         return source, []
-    lines = source.splitlines(keepends=True)
-    starts = [0]
-    for line in lines:
-        starts.append(starts[-1] + len(line))
-
-    def offset(line: int, col: int) -> int:  # ast columns count UTF-8 bytes
-        text = lines[line - 1].encode("utf-8")[:col].decode("utf-8", errors="ignore")
-        return starts[line - 1] + len(text)
-
+    offset = source_offsets(source)
     done: list[str] = []
     for call in sorted(calls, key=lambda c: (c.lineno, c.col_offset), reverse=True):
         assert call.end_lineno is not None and call.end_col_offset is not None

@@ -520,3 +520,93 @@ def test_model_used_names_the_local_model_behind_the_alias(
     assert model_name(context, "code") == "local:qwen2.5-coder-0.5b"
     explicit = Paper2CodeContext(blob_store=":memory:", code_model="openai:gpt-4o")
     assert model_name(explicit, "code") == "openai:gpt-4o"
+
+
+CHANNELS_LAST = textwrap.dedent("""\
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    BATCH_SIZE = 4
+    SEQ_LEN = 16
+    D_MODEL = 8
+
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Linear(3, D_MODEL)
+            self.mix = nn.Conv1d(D_MODEL, D_MODEL, kernel_size=3, padding=1)
+
+        def forward(self, inputs):
+            x = self.embed(inputs)  # [batch, SEQ_LEN, D_MODEL]
+            x = self.mix(x)
+            return self.head(x.mean(dim=1))
+
+
+    if __name__ == "__main__":
+        torch.manual_seed(0)
+        model = Model()
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        for step in range(3):
+            inputs = torch.randn(BATCH_SIZE, SEQ_LEN, 3)
+            loss = F.cross_entropy(model(inputs), torch.randint(0, 4, (BATCH_SIZE,)))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            print(f"step {step}: loss {loss.item():.4f}")
+    """)
+WITH_HEAD = CHANNELS_LAST.replace(
+    "padding=1)\n", "padding=1)\n        self.head = nn.Linear(D_MODEL, 4)\n", 1)
+
+
+@pytest.mark.skipif(find_spec("torch") is None,
+                    reason="torch is not installed: pip install 'chunkwise[validate]'")
+def test_a_conv1d_fed_channels_last_is_transposed_without_a_model_call(
+    run_paper: Runner, example_paper: Path
+) -> None:
+    model = coder(WITH_HEAD)
+    outcome = run_paper(example_paper, model, validate=True)
+    check = validation(outcome)
+    assert check["passed"] and check["repairs"] == 0 and model.calls_for("repair_code") == []
+    assert check["history"][0]["auto_fixes"] == [
+        "main.py: self.mix(x) -> self.mix(x.transpose(1, 2)).transpose(1, 2) "
+        "(the layer takes (batch, channels, length))"]
+    assert "x = self.mix(x.transpose(1, 2)).transpose(1, 2)" in outcome.values["result"]["code"]
+
+
+@pytest.mark.skipif(find_spec("torch") is None,
+                    reason="torch is not installed: pip install 'chunkwise[validate]'")
+def test_a_transpose_that_does_not_change_the_failure_is_not_kept(
+    run_paper: Runner, example_paper: Path
+) -> None:
+    # the failing call goes through getattr; the plain call transposed is never run
+    hidden = WITH_HEAD.replace("x = self.mix(x)", 'x = getattr(self, "mix")(x)').replace(
+        "    def forward(", "    def unused(self, x):\n        return self.mix(x)\n\n"
+        "    def forward(")
+    model = coder(hidden, hidden.replace('getattr(self, "mix")(x)', "x"))
+    outcome = run_paper(example_paper, model, validate=True)
+    check = validation(outcome)
+    first = check["history"][0]
+    assert first["auto_fixes"] == [] and "to have 8 channels" in first["error"]
+    (repair,) = model.calls_for("repair_code")
+    assert "        return self.mix(x)\n" in repair.last  # the file as written, unchanged
+    assert check["passed"] and check["repairs"] == 1
+
+
+@pytest.mark.skipif(find_spec("torch") is None,
+                    reason="torch is not installed: pip install 'chunkwise[validate]'")
+def test_a_fix_that_gets_further_is_kept_and_the_repair_sees_the_next_error(
+    run_paper: Runner, example_paper: Path
+) -> None:
+    # no head: transposing gets past the Conv1d to the missing attribute, which the model fixes
+    model = coder(CHANNELS_LAST, WITH_HEAD.replace("self.mix(x)", "self.mix(x.transpose(1, 2))"
+                                                   ".transpose(1, 2)"))
+    outcome = run_paper(example_paper, model, validate=True)
+    check = validation(outcome)
+    first = check["history"][0]
+    assert first["error"] == "AttributeError: 'Model' object has no attribute 'head'"
+    assert first["auto_fixes"][0].startswith("main.py: self.mix(x) -> ")
+    (repair,) = model.calls_for("repair_code")
+    assert "x = self.mix(x.transpose(1, 2)).transpose(1, 2)" in repair.last
+    assert check["passed"] and check["repairs"] == 1

@@ -2,7 +2,9 @@
 
 Before checking, the slips `text.code_fixes` can fix without a model call are fixed (a lost
 well-known import, an undeclared config field, a file cut off while looping: see
-`text.code_salvage`) and recorded on the attempt.
+`text.code_salvage`) and recorded on the attempt. After a failed smoke run, a channels-first
+layer fed channels last is transposed around (`text.code_layout`) and run again, kept only if
+the run then gets further.
 
 Each check records one `CodeAttempt` (findings, smoke outcome, blob keys of the files), so the
 repair loop's history is in the checkpoint and the best attempt can be kept. Generated code is
@@ -31,6 +33,7 @@ from chunkwise.state.paper2code import (
     SmokeRun,
 )
 from chunkwise.text.code_check import Finding, check_files
+from chunkwise.text.code_contract import restore_contract_layers
 from chunkwise.text.code_fixes import (
     add_config_fields,
     add_known_imports,
@@ -40,10 +43,12 @@ from chunkwise.text.code_fixes import (
     placeholder,
     placeholder_findings,
 )
+from chunkwise.text.code_layout import transpose_layer_calls
 from chunkwise.text.code_outline import has_main_guard
 from chunkwise.text.code_salvage import salvage_looped
 
 MAX_FINDINGS = 40  # kept per attempt, blocking ones first
+MAX_LAYOUT_FIXES = 4  # layers transposed in one check (a stack of Conv1d fails one at a time)
 NO_LOSS = ("the smoke run printed no loss: the __main__ block must train a few steps and print "
            "the loss")
 # absolute paths of the sandbox's directory and of installed packages, cut from tracebacks so
@@ -62,8 +67,9 @@ def clean_output(text: str) -> str:
 def auto_fix(texts: dict[str, str], skeleton: str | None = None) -> dict[str, list[str]]:
     """Fix in place, without a model call, the slips `text.code_fixes` knows: a file cut off
     while looping (salvaged; the entry point completed from `skeleton`, the single file's),
-    a skeleton's `Config(...)` kept as it was, a lost well-known import, a config field the
-    code uses but never declared. What was changed, by file."""
+    a skeleton's `Config(...)` kept as it was, a skeleton layer used but no longer created, a
+    lost well-known import, a config field the code uses but never declared. What was
+    changed, by file."""
     added: dict[str, list[str]] = {}
     for path, text in texts.items():
         if not path.endswith(".py"):
@@ -74,6 +80,9 @@ def auto_fix(texts: dict[str, str], skeleton: str | None = None) -> dict[str, li
             added[path] = [what]
         texts[path], calls = drop_placeholder_calls(text)
         added.setdefault(path, []).extend(calls)
+        if skeleton is not None and path == ENTRY_POINT:
+            texts[path], restored = restore_contract_layers(texts[path], skeleton)
+            added[path].extend(restored)
     undefined: dict[str, list[str]] = {}
     for finding in check_files(texts).findings:
         if finding.check == "UndefinedName" and (match := _UNDEFINED.search(finding.message)):
@@ -114,6 +123,46 @@ def smoke_run(texts: dict[str, str], ctx: Paper2CodeContext, store: BlobStore) -
     )
 
 
+def transpose_layer(texts: dict[str, str], smoke: SmokeRun) -> tuple[str, str, list[str]] | None:
+    """(path, new text, calls changed) when the smoke run failed in a channels-first layer fed
+    channels last and the file calling it is found; else None."""
+    trace = smoke.trace
+    if smoke.ok or trace is None or not trace.channels_last() or not trace.name:
+        return None
+    parts = trace.name.split(".")
+    if trace.attribute not in parts:
+        return None
+    # the layer's name below its owner: `conv`, or `layers.0` for an indexed container element
+    layer = ".".join(parts[len(parts) - 1 - parts[::-1].index(trace.attribute):])
+    for path, text in texts.items():
+        if path.endswith(".py"):
+            fixed, calls = transpose_layer_calls(text, trace.owner, layer)
+            if calls:
+                return path, fixed, calls
+    return None
+
+
+def fix_layout(
+    texts: dict[str, str], smoke: SmokeRun, ctx: Paper2CodeContext, store: BlobStore
+) -> tuple[SmokeRun, dict[str, list[str]]]:
+    """Transpose around the layers the smoke run failed in for their input's layout, one at a
+    time, each kept only when the run then passes or fails elsewhere; `texts` is updated. The
+    last smoke run and the calls changed, by file."""
+    changed: dict[str, list[str]] = {}
+    for _ in range(MAX_LAYOUT_FIXES):
+        found = transpose_layer(texts, smoke)
+        if found is None:
+            break
+        path, text, calls = found
+        again = smoke_run({**texts, path: text}, ctx, store)
+        if not again.ok and again.error == smoke.error:
+            break
+        texts[path], smoke = text, again
+        changed.setdefault(path, []).extend(
+            f"{call} (the layer takes (batch, channels, length))" for call in calls)
+    return smoke, changed
+
+
 def check_code(state: Paper2CodeState, runtime: Runtime[Paper2CodeContext]) -> dict[str, Any]:
     ctx = runtime.context
     store = ctx.store()
@@ -142,6 +191,10 @@ def check_code(state: Paper2CodeState, runtime: Runtime[Paper2CodeContext]) -> d
     passed = all(not f.blocking for f in findings)
     kept = sorted(findings, key=lambda f: not f.blocking)[:MAX_FINDINGS]
     smoke = smoke_run(texts, ctx, store) if ctx.validate and passed else None
+    if smoke is not None and not smoke.ok:
+        smoke, transposed = fix_layout(texts, smoke, ctx, store)
+        files = {**files, **{path: store.put(texts[path]) for path in transposed}}
+        fixes += [f"{path}: {line}" for path, lines in transposed.items() for line in lines]
     attempt = CodeAttempt(number=number, files=dict(files), findings=kept, static_passed=passed,
                           smoke=smoke, auto_fixes=fixes)
     unit_done(name, ok=attempt_passed(attempt), error=attempt.error_line())
