@@ -80,9 +80,10 @@ def row(name: str, result: dict[str, Any]) -> tuple[str, dict[str, bool | None]]
         "after": bool(check.get("passed")),
     }
     error = "" if check.get("passed") else (history[-1].get("error") or result.get("error") or "")
+    fixes = sum(len(attempt.get("auto_fixes") or []) for attempt in history)
     line = (f"| {name} | {_yes(facts['parses'])} | {_yes(facts['static'])} | "
             f"{_yes(facts['before'])} | {_yes(facts['after'])} | {check.get('repairs', '-')} | "
-            f"{result['_seconds'] / 60:.1f} min | {error[:90]} |")
+            f"{fixes} | {result['_seconds'] / 60:.1f} min | {error[:90]} |")
     return line, facts
 
 
@@ -103,8 +104,8 @@ def main() -> None:
         work = Path(args.work or temporary)
         work.mkdir(parents=True, exist_ok=True)
         print("| paper | parses | static check | smoke before repair | smoke after repair | "
-              "repair rounds | time | last error |")
-        print("|---|---|---|---|---|---|---|---|")
+              "repair rounds | fixes without a model call | time | last error |")
+        print("|---|---|---|---|---|---|---|---|---|")
         totals = {"parses": 0, "static": 0, "before": 0, "after": 0}
         rounds, seconds = 0, 0.0
         for name, paper, ranges in papers:
@@ -117,7 +118,7 @@ def main() -> None:
             seconds += result["_seconds"]
         n = len(papers)
         print(f"| **total** | {totals['parses']}/{n} | {totals['static']}/{n} | "
-              f"{totals['before']}/{n} | {totals['after']}/{n} | {rounds} | "
+              f"{totals['before']}/{n} | {totals['after']}/{n} | {rounds} | | "
               f"{seconds / 60:.1f} min | |")
 
 

@@ -565,14 +565,23 @@ WITH_HEAD = CHANNELS_LAST.replace(
 def test_a_conv1d_fed_channels_last_is_transposed_without_a_model_call(
     run_paper: Runner, example_paper: Path
 ) -> None:
-    model = coder(WITH_HEAD)
+    # two layers alike fail with the same message, one after the other: both are transposed
+    two = WITH_HEAD.replace("        self.head =", "        self.again = nn.Sequential("
+                            "nn.Conv1d(D_MODEL, D_MODEL, 3, padding=1), nn.ReLU())\n"
+                            "        self.head =").replace(
+        "x = self.mix(x)", "x = self.again(self.mix(x))")
+    model = coder(two)
     outcome = run_paper(example_paper, model, validate=True)
     check = validation(outcome)
     assert check["passed"] and check["repairs"] == 0 and model.calls_for("repair_code") == []
     assert check["history"][0]["auto_fixes"] == [
         "main.py: self.mix(x) -> self.mix(x.transpose(1, 2)).transpose(1, 2) "
+        "(the layer takes (batch, channels, length))",
+        "main.py: self.again(self.mix(x.transpose(1, 2)).transpose(1, 2)) -> "
+        "self.again(self.mix(x.transpose(1, 2))).transpose(1, 2) "
         "(the layer takes (batch, channels, length))"]
-    assert "x = self.mix(x.transpose(1, 2)).transpose(1, 2)" in outcome.values["result"]["code"]
+    code = outcome.values["result"]["code"]
+    assert "x = self.again(self.mix(x.transpose(1, 2))).transpose(1, 2)\n" in code
 
 
 @pytest.mark.skipif(find_spec("torch") is None,

@@ -103,3 +103,25 @@ def test_a_layer_is_not_put_back_when_the_file_lacks_a_name_it_needs() -> None:
     assert restore_contract_layers(no_classes, skeleton_source()) == (no_classes, [])
     no_config = DROPPED_HEAD.replace("config: Config", "d_model")
     assert restore_contract_layers(no_config, skeleton_source()) == (no_config, [])
+
+
+STACKS = textwrap.dedent("""\
+    class Model(nn.Module):
+        def __init__(self, d):
+            super().__init__()
+            self.mix = nn.Sequential(nn.Conv1d(d, d, 7, padding=3), nn.ReLU(), nn.Dropout(0.1))
+            self.proj = nn.Sequential(nn.Conv1d(d, d, 1), nn.LayerNorm(d))
+
+        def forward(self, x):
+            return self.proj(self.mix(x))
+""")
+
+
+def test_a_sequential_of_channels_first_layers_is_transposed_around_as_a_whole() -> None:
+    fixed, done = transpose_layer_calls(STACKS, "Model", "mix.0")
+    assert done == ["self.mix(x) -> self.mix(x.transpose(1, 2)).transpose(1, 2)"]
+    assert "self.proj(self.mix(x.transpose(1, 2)).transpose(1, 2))" in fixed
+
+
+def test_a_sequential_holding_a_channels_last_layer_is_left_alone() -> None:
+    assert transpose_layer_calls(STACKS, "Model", "proj.0") == (STACKS, [])

@@ -146,8 +146,8 @@ def fix_layout(
     texts: dict[str, str], smoke: SmokeRun, ctx: Paper2CodeContext, store: BlobStore
 ) -> tuple[SmokeRun, dict[str, list[str]]]:
     """Transpose around the layers the smoke run failed in for their input's layout, one at a
-    time, each kept only when the run then passes or fails elsewhere; `texts` is updated. The
-    last smoke run and the calls changed, by file."""
+    time, each kept only when the run then passes or fails otherwise or in another layer;
+    `texts` is updated. The last smoke run and the calls changed, by file."""
     changed: dict[str, list[str]] = {}
     for _ in range(MAX_LAYOUT_FIXES):
         found = transpose_layer(texts, smoke)
@@ -155,8 +155,8 @@ def fix_layout(
             break
         path, text, calls = found
         again = smoke_run({**texts, path: text}, ctx, store)
-        if not again.ok and again.error == smoke.error:
-            break
+        if not again.ok and (again.error, again.trace) == (smoke.error, smoke.trace):
+            break  # the same failure at the same layer: the edit did not help
         texts[path], smoke = text, again
         changed.setdefault(path, []).extend(
             f"{call} (the layer takes (batch, channels, length))" for call in calls)
