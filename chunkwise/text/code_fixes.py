@@ -19,6 +19,7 @@ Skeleton leftovers: a model filling in a skeleton sometimes keeps its `...`. A c
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -34,6 +35,7 @@ __all__ = [
     "config_findings",
     "config_gap",
     "drop_placeholder_calls",
+    "line_shape",
     "placeholder",
     "placeholder_findings",
     "source_offsets",
@@ -261,14 +263,39 @@ def add_config_fields(
     return "".join(text[:end]) + block + "".join(text[end:]), added
 
 
-def repeated_block(lines: list[str], start: int, period: int) -> tuple[list[str], int]:
-    """The `period` lines at `start` and how many times they follow one another there
-    (0 when the block is short or blank: not a loop)."""
+_NUMBER_WORDS = (
+    "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
+    "sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|"
+    "first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|"
+    "thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth")
+_COUNTING = re.compile(rf"\d+(?:st|nd|rd|th)?|\b(?:{_NUMBER_WORDS})(?:-(?:{_NUMBER_WORDS}))?\b",
+                       re.IGNORECASE)
+
+
+def line_shape(line: str) -> str:
+    """`line` with its numbers and number words (`conv12`, `twenty-third`) made alike, and a
+    comment reduced to its indentation: a model that loops while counting (`# third layer`,
+    `self.conv2 = ...`, `# fourth layer`, `self.conv3 = ...`) writes lines of one shape, and
+    its comments drift (`thirti-first`)."""
+    stripped = line.lstrip()
+    if stripped.startswith("#"):
+        return line[: len(line) - len(stripped)] + "#"
+    return _COUNTING.sub("#", line)
+
+
+def repeated_block(
+    lines: list[str], start: int, period: int, compared: list[str] | None = None
+) -> tuple[list[str], int]:
+    """The `period` lines at `start` and how many times they follow one another there,
+    compared as they are or as `compared` (the lines mapped one to one, by `line_shape`
+    say) has them (0 when the block is short or blank: not a loop)."""
     block = lines[start:start + period]
     if len(block) < period or not any(line.strip() for line in block):
         return block, 0
+    seen = lines if compared is None else compared
+    first = seen[start:start + period]
     count = 1
-    while lines[start + count * period:start + (count + 1) * period] == block:
+    while seen[start + count * period:start + (count + 1) * period] == first:
         count += 1
     return block, count
 

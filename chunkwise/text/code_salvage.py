@@ -14,27 +14,34 @@ import ast
 import io
 import tokenize
 
-from chunkwise.text.code_fixes import collapse_repeats, repeated_block
+from chunkwise.text.code_fixes import collapse_repeats, line_shape, repeated_block
 
 __all__ = ["close_brackets", "cut_loop", "salvage_looped"]
 
 _CLOSERS = {"(": ")", "[": "]", "{": "}"}
+COUNTING_REPEATS = 8
 
 
-def cut_loop(source: str, *, min_repeats: int = 4, max_period: int = 4) -> tuple[str, int] | None:
+def cut_loop(
+    source: str, *, min_repeats: int = 4, max_period: int = 4, counting: bool = False
+) -> tuple[str, int] | None:
     """`source` up to the first occurrence of a block repeated at least `min_repeats` times
     that runs to the end of the file (the cut-off loop), and the line number the loop started
-    repeating at; None when the file does not end in such a loop."""
+    repeating at; None when the file does not end in such a loop. With `counting`, blocks
+    that differ only in their numbers (`conv1`, `conv2`, ...) count as repeats."""
     lines = source.splitlines()
+    compared = [line_shape(line) for line in lines] if counting else lines
     for start in range(len(lines)):
         for period in range(1, max_period + 1):
-            block, count = repeated_block(lines, start, period)
+            _, count = repeated_block(lines, start, period, compared)
             if not count:
                 continue
-            rest = "\n".join(lines[start + count * period:]).rstrip().splitlines()
+            rest = compared[start + count * period:]
+            rest = "\n".join(rest).rstrip().splitlines()
+            shape = compared[start:start + period]
             # what follows the loop is at most a partial block: the reply was cut mid-repeat
             cut_off = len(rest) <= period and all(
-                b.startswith(r.rstrip()) for r, b in zip(rest, block, strict=False))
+                b.startswith(r.rstrip()) for r, b in zip(rest, shape, strict=False))
             if count >= min_repeats and cut_off:
                 return "\n".join(lines[:start + period]) + "\n", start + period + 1
     return None
@@ -108,9 +115,9 @@ def salvage_looped(source: str, skeleton: str | None = None) -> tuple[str, str] 
         return None
     except (SyntaxError, ValueError):
         pass
-    if collapse_repeats(source)[1] == 0:
-        return None
-    cut = cut_loop(source)
+    cut = cut_loop(source) if collapse_repeats(source)[1] else None
+    if cut is None:  # a loop that counts (`conv1`, `conv2`, ...) must run longer to be one
+        cut = cut_loop(source, min_repeats=COUNTING_REPEATS, counting=True)
     if cut is None:
         return None
     head, line = cut

@@ -63,3 +63,32 @@ def test_without_a_skeleton_only_the_loop_is_cut() -> None:
 def test_files_that_parse_or_did_not_loop_are_left_alone() -> None:
     assert salvage_looped(HEAD + PAIR * 30 + "        )\n", skeleton_source()) is None
     assert salvage_looped("def f(:\n    return 1\n", skeleton_source()) is None
+
+
+COUNTING_HEAD = ("import torch.nn as nn\n\n\nclass Model(nn.Module):\n"
+                 "    def __init__(self, config):\n        super().__init__()\n")
+ORDINALS = ("second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
+            "eleventh", "twelfth", "thirti-first")
+
+
+def counting_block(n: int) -> str:
+    return (f"        # {ORDINALS[n % len(ORDINALS)]} layer: takes the output of the one "
+            f"before\n        self.conv{n} = nn.Conv1d(32, 32, kernel_size=3, padding=1)\n")
+
+
+def test_a_loop_that_counts_is_cut_after_its_first_block() -> None:
+    cut = counting_block(13)[:-20]  # the reply ends inside a block
+    looped = COUNTING_HEAD + "".join(counting_block(n) for n in range(1, 13)) + cut
+    salvaged = salvage_looped(looped, skeleton_source())
+    assert salvaged is not None
+    text, what = salvaged
+    assert text.startswith(COUNTING_HEAD + counting_block(1) + "\n")
+    assert "self.conv2" not in text and "def forward" in text
+    assert what.startswith("the output looped from line 9 until cut off")
+
+
+def test_a_short_count_or_one_that_ends_is_not_a_loop() -> None:
+    few = COUNTING_HEAD + "".join(counting_block(n) for n in range(1, 6)) + counting_block(6)[:-20]
+    assert salvage_looped(few, skeleton_source()) is None  # five blocks: maybe the paper's
+    assert cut_loop(COUNTING_HEAD + "".join(counting_block(n) for n in range(1, 13))
+                    + "\n    def forward(self, x):\n        return x\n", counting=True) is None
