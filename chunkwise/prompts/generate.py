@@ -181,14 +181,14 @@ def section_messages(
     spec = plan.sections[index]
     total = len(plan.sections)
     body = _blocks(
-            "## Rules\n" + rules_block(plan),
-            "## Outline\n" + outline_block(plan, index, shown.outline),
-            "## Record of the text so far\n" + table_block(table, shown),
-            _recent_block(recent_text),
-            "## Your task\n" + spec_block(spec, index, total),
-            overused_block(overused),
-            "## Remember\n" + position_rule(index, total) + "\nContinue from where the text "
-            "stops. " + _NO_REPEATS + " " + length_rule(spec.target_length),
+        "## Rules\n" + rules_block(plan),
+        "## Outline\n" + outline_block(plan, index, shown.outline),
+        "## Record of the text so far\n" + table_block(table, shown),
+        _recent_block(recent_text),
+        "## Your task\n" + spec_block(spec, index, total),
+        overused_block(overused),
+        "## Remember\n" + position_rule(index, total) + "\nContinue from where the text "
+        "stops. " + _NO_REPEATS + " " + length_rule(spec.target_length),
     )
     return [SystemMessage(_WRITER_SYSTEM), HumanMessage(body)]
 
@@ -209,17 +209,17 @@ def rewrite_messages(
     spec = plan.sections[index]
     total = len(plan.sections)
     body = _blocks(
-            "## Rules\n" + rules_block(plan),
-            "## Record of the text so far\n" + table_block(table, shown),
-            _recent_block(recent_text),
-            "## Your task\n" + spec_block(spec, index, total),
-            f"## Draft ({draft_words} words)\n<<<\n{draft.strip()}\n>>>",
-            "## Fix these problems\n" + _bullets(problems),
-            overused_block(overused),
-            "## Remember\n" + position_rule(index, total) + "\nRewrite the whole section so "
-            "that every problem is fixed; keep what is good and leave out every quoted repeated "
-            "sentence. " + _NO_REPEATS + " " + length_rule(spec.target_length)
-            + " Output only the new section.",
+        "## Rules\n" + rules_block(plan),
+        "## Record of the text so far\n" + table_block(table, shown),
+        _recent_block(recent_text),
+        "## Your task\n" + spec_block(spec, index, total),
+        f"## Draft ({draft_words} words)\n<<<\n{draft.strip()}\n>>>",
+        "## Fix these problems\n" + _bullets(problems),
+        overused_block(overused),
+        "## Remember\n" + position_rule(index, total) + "\nRewrite the whole section so "
+        "that every problem is fixed; keep what is good and leave out every quoted repeated "
+        "sentence. " + _NO_REPEATS + " " + length_rule(spec.target_length)
+        + " Output only the new section.",
     )
     return [SystemMessage(_WRITER_SYSTEM), HumanMessage(body)]
 
@@ -244,16 +244,16 @@ def continue_messages(
         "Add new detail to the key points: a reason, an example or a consequence.")
     count = paragraphs_for(words)
     body = _blocks(
-            "## Rules\n" + rules_block(plan),
-            "## Record of the text so far\n" + table_block(table, shown),
-            _recent_block(recent_text),
-            "## The section's plan\n" + spec_block(spec, index, total),
-            f"## This section so far\n<<<\n{kept}\n>>>",
-            overused_block(overused),
-            "## Continue this section\n" + todo + "\n" + position_rule(index, total)
-            + f"\nWrite about {words} more words, in {count} new paragraph"
-            f"{'s' if count != 1 else ''}, that follow on from the section so far. "
-            + _NO_REPEATS + " Output only the new paragraphs.",
+        "## Rules\n" + rules_block(plan),
+        "## Record of the text so far\n" + table_block(table, shown),
+        _recent_block(recent_text),
+        "## The section's plan\n" + spec_block(spec, index, total),
+        f"## This section so far\n<<<\n{kept}\n>>>",
+        overused_block(overused),
+        "## Continue this section\n" + todo + "\n" + position_rule(index, total)
+        + f"\nWrite about {words} more words, in {count} new paragraph"
+        f"{'s' if count != 1 else ''}, that follow on from the section so far. "
+        + _NO_REPEATS + " Output only the new paragraphs.",
     )
     return [SystemMessage(_WRITER_SYSTEM), HumanMessage(body)]
 

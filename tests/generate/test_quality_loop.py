@@ -169,9 +169,10 @@ def test_prompts_that_would_overflow_a_small_window_are_trimmed_and_reported(
     result = run_generate({"manual_plan": manual_plan(4, 250)}, model, models=settings,
                           prefix_window_tokens=1200).values["result"]
 
-    # no call was skipped: every section written, every table update made
+    # no call was skipped: every section written, every table update made (the last section's
+    # is derived without a call)
     assert [section_of(c) for c in model.calls_for("section_generation")] == [0, 1, 2, 3]
-    assert [section_of(c) for c in model.calls_for("state_update")] == [0, 1, 2, 3]
+    assert [section_of(c) for c in model.calls_for("state_update")] == [0, 1, 2]
     for call in model.calls_for("section_generation") + model.calls_for("state_update"):
         size = prompt_tokens(call.messages) * PROMPT_MARGIN + TEMPLATE_TOKENS
         assert size < window, (call.task, size)
@@ -191,7 +192,8 @@ def test_the_report_gives_calls_and_seconds_per_thousand_words(run_generate: Run
     model = writer_model()
     report = run_generate({"manual_plan": manual_plan(3, 200)}, model).values["result"][
         "qc_report"]
-    assert report["calls"] == len(model.calls) == 3 + 3 + 2  # writes, updates, two checks
+    # writes, updates of all but the last section, two checks
+    assert report["calls"] == len(model.calls) == 3 + 2 + 2
     assert report["calls_per_1000_words"] == round(1000 * report["calls"] / report["words"], 1)
     assert report["seconds"] > 0
     assert report["seconds_per_1000_words"] > 0
