@@ -220,3 +220,47 @@ def test_a_prompt_the_model_still_refuses_for_its_length_is_refitted_not_skipped
     trims = result["qc_report"]["prompt_trims"]
     assert any(t.startswith('section 2 "Part 2": refitted into 75% of its') for t in trims)
     assert result["qc_report"]["passed"]
+
+
+OVERUSED = re.compile(r"## Phrases already used too often[^\n]*\n((?:- .*\n?)+)")
+
+
+def test_the_next_section_is_told_the_phrases_already_used_too_often(
+    run_generate: Runner,
+) -> None:
+    def framed(call: ScriptedCall) -> str:  # section 1 says every point in one frame
+        if section_of(call) != 0:
+            return section_text(call)
+        return (section_text(call) + " Fog can lead to a lack of light for passing trawlers "
+                "at dusk. Salt air can lead to a cracked lamp housing on the gallery. Each "
+                "rotating prism number turns. Each rotating prism number 1 shines.")
+
+    model = writer_model(write=framed)
+    run_generate({"manual_plan": manual_plan(3)}, model)
+    first, second, _ = (c.prompt for c in model.calls_for("section_generation"))
+    assert OVERUSED.search(first) is None  # nothing written yet: no list
+    listed = OVERUSED.search(second)
+    assert listed is not None, second[-1200:]
+    assert '"can lead to a"' in listed.group(1)
+    assert "rotating prism" not in listed.group(1)  # a key point's words must be written again
+
+
+def test_a_sentence_mostly_made_of_earlier_wording_is_taken_out_before_qc(
+    run_generate: Runner, tmp_path: Path
+) -> None:
+    said = "The keeper climbed the tower stairs every night before the lamp was lit."
+    # 5 of its 12 word 5-grams (42%) were already used: under the old 50% share it stayed
+    again = ("The keeper climbed the tower stairs every night before counting the gulls over "
+             "the grey bay.")
+
+    def writer(call: ScriptedCall) -> str:
+        extra = said if section_of(call) == 0 else again if section_of(call) == 1 else ""
+        return f"{section_text(call)} {extra}".strip()
+
+    model = writer_model(write=writer)
+    result = run_generate({"manual_plan": manual_plan(3)}, model).values["result"]
+    second = text_of(tmp_path, result["sections"][1]["text_key"])
+    assert "counting the gulls" not in second and section_text(model.calls_for(
+        "section_generation")[1])[:40] in second
+    assert any("night before counting" in r for r in result["qc_report"]["removed_repeats"]), (
+        result["qc_report"]["removed_repeats"])
