@@ -68,8 +68,7 @@ def write_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> di
     previous = state["draft"]
     earlier = [store.get(r.text_key) for r in ordered(state["sections"]) if r.index < index]
     if previous is not None and previous.index == index and previous.continue_words:
-        so_far = store.get(previous.best_key)
-        return _continue(previous, plan, table, recent, overused(plan, [*earlier, so_far]), ctx)
+        return _continue(previous, plan, table, recent, earlier, ctx)
     if previous is not None and previous.index == index and previous.problems:
         best = store.get(previous.best_key)  # a discarded rewrite is never rewritten again
         problems, words = previous.problems, qc.count_words(best)
@@ -79,7 +78,7 @@ def write_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> di
                 ctx, "qc_rewrite", index, room, recent,
                 lambda shown, text: rewrite_messages(plan, index, table, text, best, problems,
                                                      words, shown, overused=phrases),
-                what=f"the QC rewrite of section {index + 1}",
+                what=f"the QC rewrite of section {index + 1}", history=earlier,
             )
         except ModelCallError as exc:
             return _give_up(previous, exc, "QC rewrite")
@@ -90,7 +89,7 @@ def write_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> di
             ctx, "section_generation", index, room, recent,
             lambda shown, text: section_messages(plan, index, table, text, shown,
                                                  overused=phrases),
-            what=f"section {index + 1}",
+            what=f"section {index + 1}", history=earlier,
         )
         draft = Draft(index=index, attempt=0, text_key="")
     text = qc.trim_unfinished(clean_section(reply.text, spec.title))
@@ -118,7 +117,7 @@ def overused(plan: GenerationPlan, texts: list[str]) -> list[str]:
 
 
 def _continue(
-    previous: Draft, plan: GenerationPlan, table: StateTable, recent: str, phrases: list[str],
+    previous: Draft, plan: GenerationPlan, table: StateTable, recent: str, earlier: list[str],
     ctx: GenerateContext,
 ) -> dict[str, Any]:
     """One call that adds the missing words to the best attempt (a short section, or one whose
@@ -127,6 +126,7 @@ def _continue(
     index = previous.index
     spec = plan.sections[index]
     so_far = store.get(previous.best_key)
+    phrases = overused(plan, [*earlier, so_far])
     words = previous.continue_words
     missing = previous.problems
     room = reply_tokens(words, ctx.client("writer", ctx.writer_model).max_output_tokens)
@@ -135,7 +135,7 @@ def _continue(
             ctx, "qc_continue", index, room, recent,
             lambda shown, text: continue_messages(plan, index, table, text, so_far, missing,
                                                   words, shown, overused=phrases),
-            what=f"the continuation of section {index + 1}",
+            what=f"the continuation of section {index + 1}", history=[*earlier, so_far],
         )
     except ModelCallError as exc:
         return _give_up(previous, exc, "QC continuation")
@@ -152,10 +152,11 @@ def _continue(
 
 def _call(
     ctx: GenerateContext, task: str, index: int, room: int, recent: str,
-    build: Build, *, what: str,
+    build: Build, *, what: str, history: list[str],
 ) -> tuple[Completion, Fitted]:
     """One writer call for section `index` under `task`, its prompt fitted to the window with
-    `room` tokens to reply."""
+    `room` tokens to reply; the reply is kept from copying the wording of `history` (the
+    sections before, and what a continuation continues) where the backend can."""
     client = ctx.client("writer", ctx.writer_model)
     tokenizer = resolve_tokenizer(ctx.tokenizer, codec_ok=True)
 
@@ -163,8 +164,9 @@ def _call(
         return fit_prompt(build, client=client, reply=room, recent=recent, tokenizer=tokenizer,
                           share=share, what=what)
 
+    seen = "\n\n".join(text.strip() for text in history if text.strip())
     return call_fitted(fit, lambda f: client.complete(
-        f.messages, task=task, max_tokens=f.max_tokens, item=index))
+        f.messages, task=task, max_tokens=f.max_tokens, item=index, history=seen))
 
 
 def _give_up(previous: Draft, exc: ModelCallError, what: str) -> dict[str, Any]:
