@@ -25,6 +25,7 @@ from chunkwise.nodes.generate.budget import (
     reply_tokens,
 )
 from chunkwise.nodes.generate.common import (
+    REPEAT_SHARE,
     can_fall_back,
     check_section,
     clean_section,
@@ -175,7 +176,8 @@ def review_consistency(task: ConsistencyTask, runtime: Runtime[GenerateContext])
         fits.append(fitted)
         revised = clean_section(reply.text, record.title)
         # a revision may copy earlier sections again: those sentences go, as in the section loop
-        revised, _ = drop_repeats(revised, earlier, threshold=thresholds(ctx).duplicate_similarity)
+        revised, _ = drop_repeats(revised, earlier, threshold=thresholds(ctx).duplicate_similarity,
+                                  sentence_share=REPEAT_SHARE)
         rejected = _guard(plan, record, text, revised, ctx)
         if rejected:
             note = "; ".join(x for x in (note, f"revision rejected: {rejected}") if x)

@@ -26,6 +26,7 @@ from chunkwise.nodes.generate.budget import (
     reply_tokens,
 )
 from chunkwise.nodes.generate.common import (
+    REPEAT_SHARE,
     can_fall_back,
     check_section,
     clean_section,
@@ -191,10 +192,6 @@ def fixable(plan: GenerationPlan, index: int, check: qc.SectionCheck, reply_cap:
     return out
 
 
-# a sentence at least this share of whose 5-grams were already used goes: at 0.5 the saved
-# benchmark texts kept 10-11% repeated 5-grams; 0.4 took LB3's from 10.7% to 6.1% for 26 of
-# 144 words and the issue brief's first run from 6.4% to 4.3% (0.3 would cost a quarter)
-REPEAT_SHARE = 0.4
 LEFTOVER_SHARE = 0.2  # an attempt keeping less than this after its repeats go is a copy
 LENGTH_CAP = 1.25  # an attempt longer than this share of its target loses its last sentences
 MIN_CONTINUATION = 30  # words: a shortfall smaller than this is not worth a call
