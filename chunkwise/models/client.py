@@ -101,6 +101,12 @@ def _estimate_tokens(messages: Sequence[BaseMessage]) -> int:
     return sum(count_tokens(_text_of(m)) + 4 for m in messages)
 
 
+def _takes_history(chat: Any) -> bool:
+    """Whether `chat` can be told what its reply must not copy (`complete(history=...)`): the
+    local backend's chat model, whose prose sampling has DRY."""
+    return getattr(chat, "prose_repetition", None) is not None
+
+
 class ModelClient:
     """A chat model plus limiter, retries, cache and usage, for one role of a run."""
 
@@ -150,6 +156,7 @@ class ModelClient:
         schema: Any = None,
         *,
         max_tokens: int | None = None,
+        history: str = "",
     ) -> str:
         payload = {
             "model": self.name,
@@ -163,6 +170,8 @@ class ModelClient:
         }
         if max_tokens is not None:
             payload["max_tokens"] = max_tokens
+        if history:
+            payload["history"] = history
         raw = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
         return "call:" + hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
@@ -245,21 +254,27 @@ class ModelClient:
     # -- public ------------------------------------------------------------------------------
     def complete(
         self, prompt: Prompt, *, task: str, max_tokens: int | None = None, item: int | None = None,
-        prompt_tokens: int | None = None,
+        prompt_tokens: int | None = None, history: str = "",
     ) -> Completion:
         """Plain text out; cached by (model, endpoint, parameters, task, prompt).
 
         `max_tokens` caps this call's reply below `--max-new-tokens` (small models ramble past
         a requested length; the cap keeps them to it). `prompt_tokens` is a count the caller
         already has (a chunk's tokens plus the prompt around it), so a long prompt is not
-        tokenized again just to book its permit."""
+        tokenized again just to book its permit. `history` is text the reply should not copy
+        wording from (a long text's earlier sections): the local backend's DRY counts it as
+        already written (`Repetition.dry_history`); other backends have no such control and
+        ignore it."""
         messages = _messages(prompt)
         if max_tokens is not None and self.settings.max_new_tokens is not None:
             max_tokens = min(max_tokens, self.settings.max_new_tokens)
-        key = self._cache_key(task, messages, max_tokens=max_tokens)
+        history = history if history.strip() and _takes_history(self.chat) else ""
+        key = self._cache_key(task, messages, max_tokens=max_tokens, history=history)
         if self.store is not None and (hit := self.store.cache_get(key)) is not None:
             return Completion(hit["text"], Usage(), cached=True)
         chat = self.chat if max_tokens is None else with_reply_cap(self.chat, max_tokens)
+        if history:
+            chat = chat.bind(dry_history=history)
         if prompt_tokens is None:
             prompt_tokens = _estimate_tokens(messages)
         # a slot of the run's --concurrency, held until the answer is stored: a call killed

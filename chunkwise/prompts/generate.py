@@ -157,26 +157,38 @@ _NO_REPEATS = ("Write only new sentences: never repeat a sentence or a paragraph
                "far, and never say the same thing twice in this section.")
 
 
+def overused_block(phrases: Sequence[str]) -> str:
+    """The phrases the text already uses too often (`qc.overused_phrases`); empty when none."""
+    if not phrases:
+        return ""
+    return ("## Phrases already used too often: word these differently or leave them out\n"
+            + _bullets([f'"{p}"' for p in phrases]))
+
+
+def _blocks(*blocks: str) -> str:
+    return "\n\n".join(block for block in blocks if block)
+
+
 def _recent_block(recent_text: str) -> str:
     recent = recent_text.strip() or "(nothing yet: this section starts the text)"
     return "## End of the text so far\n<<<\n" + recent + "\n>>>"
 
 
 def section_messages(
-    plan: GenerationPlan, index: int, table: StateTable, recent_text: str, shown: Shown = SHOWN
+    plan: GenerationPlan, index: int, table: StateTable, recent_text: str, shown: Shown = SHOWN,
+    overused: Sequence[str] = (),
 ) -> list[BaseMessage]:
     spec = plan.sections[index]
     total = len(plan.sections)
-    body = "\n\n".join(
-        [
-            "## Rules\n" + rules_block(plan),
-            "## Outline\n" + outline_block(plan, index, shown.outline),
-            "## Record of the text so far\n" + table_block(table, shown),
-            _recent_block(recent_text),
-            "## Your task\n" + spec_block(spec, index, total),
-            "## Remember\n" + position_rule(index, total) + "\nContinue from where the text "
-            "stops. " + _NO_REPEATS + " " + length_rule(spec.target_length),
-        ]
+    body = _blocks(
+        "## Rules\n" + rules_block(plan),
+        "## Outline\n" + outline_block(plan, index, shown.outline),
+        "## Record of the text so far\n" + table_block(table, shown),
+        _recent_block(recent_text),
+        "## Your task\n" + spec_block(spec, index, total),
+        overused_block(overused),
+        "## Remember\n" + position_rule(index, total) + "\nContinue from where the text "
+        "stops. " + _NO_REPEATS + " " + length_rule(spec.target_length),
     )
     return [SystemMessage(_WRITER_SYSTEM), HumanMessage(body)]
 
@@ -190,24 +202,24 @@ def rewrite_messages(
     problems: Sequence[str],
     draft_words: int,
     shown: Shown = SHOWN,
+    overused: Sequence[str] = (),
 ) -> list[BaseMessage]:
     """A QC rewrite: the same material, the draft, and exactly what to fix (repeated passages
     quoted in the problems)."""
     spec = plan.sections[index]
     total = len(plan.sections)
-    body = "\n\n".join(
-        [
-            "## Rules\n" + rules_block(plan),
-            "## Record of the text so far\n" + table_block(table, shown),
-            _recent_block(recent_text),
-            "## Your task\n" + spec_block(spec, index, total),
-            f"## Draft ({draft_words} words)\n<<<\n{draft.strip()}\n>>>",
-            "## Fix these problems\n" + _bullets(problems),
-            "## Remember\n" + position_rule(index, total) + "\nRewrite the whole section so "
-            "that every problem is fixed; keep what is good and leave out every quoted repeated "
-            "sentence. " + _NO_REPEATS + " " + length_rule(spec.target_length)
-            + " Output only the new section.",
-        ]
+    body = _blocks(
+        "## Rules\n" + rules_block(plan),
+        "## Record of the text so far\n" + table_block(table, shown),
+        _recent_block(recent_text),
+        "## Your task\n" + spec_block(spec, index, total),
+        f"## Draft ({draft_words} words)\n<<<\n{draft.strip()}\n>>>",
+        "## Fix these problems\n" + _bullets(problems),
+        overused_block(overused),
+        "## Remember\n" + position_rule(index, total) + "\nRewrite the whole section so "
+        "that every problem is fixed; keep what is good and leave out every quoted repeated "
+        "sentence. " + _NO_REPEATS + " " + length_rule(spec.target_length)
+        + " Output only the new section.",
     )
     return [SystemMessage(_WRITER_SYSTEM), HumanMessage(body)]
 
@@ -221,6 +233,7 @@ def continue_messages(
     missing: Sequence[str],
     words: int,
     shown: Shown = SHOWN,
+    overused: Sequence[str] = (),
 ) -> list[BaseMessage]:
     """A section that came back short (or lost its copied sentences) is continued, not
     rewritten: the model adds only what is missing, so the good part is not written again."""
@@ -230,18 +243,17 @@ def continue_messages(
     todo = ("What the new paragraphs must do:\n" + _bullets(missing)) if missing else (
         "Add new detail to the key points: a reason, an example or a consequence.")
     count = paragraphs_for(words)
-    body = "\n\n".join(
-        [
-            "## Rules\n" + rules_block(plan),
-            "## Record of the text so far\n" + table_block(table, shown),
-            _recent_block(recent_text),
-            "## The section's plan\n" + spec_block(spec, index, total),
-            f"## This section so far\n<<<\n{kept}\n>>>",
-            "## Continue this section\n" + todo + "\n" + position_rule(index, total)
-            + f"\nWrite about {words} more words, in {count} new paragraph"
-            f"{'s' if count != 1 else ''}, that follow on from the section so far. "
-            + _NO_REPEATS + " Output only the new paragraphs.",
-        ]
+    body = _blocks(
+        "## Rules\n" + rules_block(plan),
+        "## Record of the text so far\n" + table_block(table, shown),
+        _recent_block(recent_text),
+        "## The section's plan\n" + spec_block(spec, index, total),
+        f"## This section so far\n<<<\n{kept}\n>>>",
+        overused_block(overused),
+        "## Continue this section\n" + todo + "\n" + position_rule(index, total)
+        + f"\nWrite about {words} more words, in {count} new paragraph"
+        f"{'s' if count != 1 else ''}, that follow on from the section so far. "
+        + _NO_REPEATS + " Output only the new paragraphs.",
     )
     return [SystemMessage(_WRITER_SYSTEM), HumanMessage(body)]
 

@@ -178,12 +178,19 @@ def manual_plan_payload(
 # maxLength into nested rules that make constrained sampling crawl.
 
 
+# Key points a planned section may have: the prompt asks for 2-4, and the local 1.5B planner
+# wrote up to 8 a section (LB14: 5 sections, 145 s for the plan and its repair, and sections
+# merged from them had 12-13 points, more than their 160-240 words could cover).
+PLANNED_KEY_POINTS = 4
+
+
 class PlannedSection(SectionSpec):
     """A section as the planner writes it (bounded)."""
 
     title: str = Field(min_length=1, description="Section title, a few words")
     key_points: list[str] = Field(
-        min_length=1, max_length=8, description="What this section must cover, 2-4 short phrases"
+        min_length=1, max_length=PLANNED_KEY_POINTS,
+        description="What this section must cover, 2-4 short phrases",
     )
     required_entities: list[str] = Field(
         default_factory=list, max_length=8, description="Names this section must mention"
@@ -191,6 +198,13 @@ class PlannedSection(SectionSpec):
     constraints: list[str] = Field(
         default_factory=list, max_length=5, description="Extra rules for this section"
     )
+
+    @field_validator("key_points", mode="before")
+    @classmethod
+    def _first_points(cls, raw: Any) -> Any:
+        """The first `PLANNED_KEY_POINTS` (a backend without a grammar may write more)."""
+        cleaned = _clean_list(raw)
+        return cleaned[:PLANNED_KEY_POINTS] if isinstance(cleaned, list) else cleaned
 
 
 class TermChoice(BaseModel):

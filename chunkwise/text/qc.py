@@ -42,6 +42,7 @@ __all__ = [
     "length_score",
     "names_any",
     "near_duplicates",
+    "overused_phrases",
     "repeated_ngram_rate",
     "repeated_ngrams",
     "restates",
@@ -357,6 +358,31 @@ def repeated_ngrams(
         seen.add(gram)
     ranked = sorted(counts.items(), key=lambda item: -item[1])
     return [" ".join(gram) for gram, _ in ranked[:limit]]
+
+
+def overused_phrases(
+    texts: Sequence[str], n: int = 4, limit: int = 8, skip: Sequence[str] = ()
+) -> list[str]:
+    """The word `n`-grams the `texts` already use more than once, the most used first, none
+    overlapping an occurrence of one listed before it, none that `skip` names (a topic's own
+    terms must be written again): the frames a small model falls back on ("can lead to a
+    lack of"), which the next section should word differently."""
+    places: dict[tuple[str, ...], list[tuple[int, int]]] = defaultdict(list)
+    for number, text in enumerate(texts):
+        for position, gram in enumerate(_ngrams(text, n)):
+            places[gram].append((number, position))
+    taken: set[tuple[int, int]] = set()
+    out: list[str] = []
+    for gram, where in sorted(places.items(), key=lambda item: (-len(item[1]), item[1][0])):
+        if len(where) < 2 or len(out) >= limit:
+            break
+        spans = {(number, position + k) for number, position in where for k in range(n)}
+        phrase = " ".join(gram)
+        if spans & taken or any(names_any(asked, phrase) for asked in skip):
+            continue
+        taken |= spans
+        out.append(phrase)
+    return out
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"'”’)]*\s+|\n\s*\n")

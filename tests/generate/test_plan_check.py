@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chunkwise.state.generate import GenerationPlan
+from chunkwise.state.generate import PLANNED_KEY_POINTS, GenerationPlan, PlannedSection
 from chunkwise.state.plan_check import plan_conflicts, resolve_conflicts
 from tests.generate.support import manual_plan
 
@@ -134,3 +134,13 @@ def test_a_key_point_listed_twice_in_one_section_is_a_conflict() -> None:
     settled, notes = resolve_conflicts(plan)
     assert settled.sections[2].key_points == ["pacing requests across workers", "a checklist"]
     assert notes == ["section 3: dropped 2 key point(s) it listed twice"]
+
+
+def test_a_planned_section_keeps_its_first_four_key_points_and_the_schema_says_so() -> None:
+    # a grammar-constrained planner stops at the schema's maxItems; a backend without a
+    # grammar may write more, and the first ones are kept rather than the plan refused
+    schema = PlannedSection.model_json_schema()["properties"]["key_points"]
+    assert schema["maxItems"] == PLANNED_KEY_POINTS == 4
+    section = PlannedSection(title="t", key_points=["a", " ", "b", "c", "d", "e", "f"],
+                             target_length=100)
+    assert section.key_points == ["a", "b", "c", "d"]

@@ -211,3 +211,16 @@ def test_cut_to_length_keeps_whole_sentences_and_paragraphs() -> None:
     assert qc.cut_to_length(text, 12) == ("One two three four. Five six seven.\n\n"
                                           "Eight nine ten eleven.")
     assert qc.cut_to_length(text, 2) == text  # not even one sentence fits: left as it is
+
+
+def test_overused_phrases_lists_frames_used_twice_not_topic_terms_nor_their_overlaps() -> None:
+    earlier = ("Skipping words can lead to a lack of focus. Reading fast can lead to a lack of "
+               "sleep. The rotating prism turns. The rotating prism shines.")
+    later = "Guessing can lead to a loss of meaning. A single mention of the harbour wall."
+    phrases = qc.overused_phrases([earlier, later], skip=["how a rotating prism works"])
+    assert phrases[0] == "can lead to a"  # three times, the most used first
+    # used twice: listed; overlapping occurrences of a listed phrase are not listed again
+    assert "lead to a lack" not in phrases and "to a lack of" not in phrases
+    assert not any("rotating prism" in p for p in phrases)  # the topic's own term stays usable
+    assert not any("harbour" in p for p in phrases)  # used once: no frame
+    assert qc.overused_phrases([earlier], limit=1) == ["can lead to a"]

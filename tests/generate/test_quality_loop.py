@@ -9,7 +9,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from chunkwise.models.scripted import ScriptedCall
+from pydantic import Field
+
+from chunkwise.models.scripted import ScriptedCall, ScriptedChatModel
 from chunkwise.models.settings import ModelSettings
 from chunkwise.nodes.generate.budget import PROMPT_MARGIN, TEMPLATE_TOKENS
 from chunkwise.prompts.measure import prompt_tokens
@@ -169,9 +171,10 @@ def test_prompts_that_would_overflow_a_small_window_are_trimmed_and_reported(
     result = run_generate({"manual_plan": manual_plan(4, 250)}, model, models=settings,
                           prefix_window_tokens=1200).values["result"]
 
-    # no call was skipped: every section written, every table update made
+    # no call was skipped: every section written, every table update made (the last section's
+    # is derived without a call)
     assert [section_of(c) for c in model.calls_for("section_generation")] == [0, 1, 2, 3]
-    assert [section_of(c) for c in model.calls_for("state_update")] == [0, 1, 2, 3]
+    assert [section_of(c) for c in model.calls_for("state_update")] == [0, 1, 2]
     for call in model.calls_for("section_generation") + model.calls_for("state_update"):
         size = prompt_tokens(call.messages) * PROMPT_MARGIN + TEMPLATE_TOKENS
         assert size < window, (call.task, size)
@@ -191,7 +194,8 @@ def test_the_report_gives_calls_and_seconds_per_thousand_words(run_generate: Run
     model = writer_model()
     report = run_generate({"manual_plan": manual_plan(3, 200)}, model).values["result"][
         "qc_report"]
-    assert report["calls"] == len(model.calls) == 3 + 3 + 2  # writes, updates, two checks
+    # writes, updates of all but the last section, two checks
+    assert report["calls"] == len(model.calls) == 3 + 2 + 2
     assert report["calls_per_1000_words"] == round(1000 * report["calls"] / report["words"], 1)
     assert report["seconds"] > 0
     assert report["seconds_per_1000_words"] > 0
@@ -218,3 +222,78 @@ def test_a_prompt_the_model_still_refuses_for_its_length_is_refitted_not_skipped
     trims = result["qc_report"]["prompt_trims"]
     assert any(t.startswith('section 2 "Part 2": refitted into 75% of its') for t in trims)
     assert result["qc_report"]["passed"]
+
+
+OVERUSED = re.compile(r"## Phrases already used too often[^\n]*\n((?:- .*\n?)+)")
+
+
+def test_the_next_section_is_told_the_phrases_already_used_too_often(
+    run_generate: Runner,
+) -> None:
+    def framed(call: ScriptedCall) -> str:  # section 1 says every point in one frame
+        if section_of(call) != 0:
+            return section_text(call)
+        return (section_text(call) + " Fog can lead to a lack of light for passing trawlers "
+                "at dusk. Salt air can lead to a cracked lamp housing on the gallery. Each "
+                "rotating prism number turns. Each rotating prism number 1 shines.")
+
+    model = writer_model(write=framed)
+    run_generate({"manual_plan": manual_plan(3)}, model)
+    first, second, _ = (c.prompt for c in model.calls_for("section_generation"))
+    assert OVERUSED.search(first) is None  # nothing written yet: no list
+    listed = OVERUSED.search(second)
+    assert listed is not None, second[-1200:]
+    assert '"can lead to a"' in listed.group(1)
+    assert "rotating prism" not in listed.group(1)  # a key point's words must be written again
+
+
+def test_a_sentence_mostly_made_of_earlier_wording_is_taken_out_before_qc(
+    run_generate: Runner, tmp_path: Path
+) -> None:
+    said = "The keeper climbed the tower stairs every night before the lamp was lit."
+    # 5 of its 12 word 5-grams (42%) were already used: under the old 50% share it stayed
+    again = ("The keeper climbed the tower stairs every night before counting the gulls over "
+             "the grey bay.")
+
+    def writer(call: ScriptedCall) -> str:
+        extra = said if section_of(call) == 0 else again if section_of(call) == 1 else ""
+        return f"{section_text(call)} {extra}".strip()
+
+    model = writer_model(write=writer)
+    result = run_generate({"manual_plan": manual_plan(3)}, model).values["result"]
+    second = text_of(tmp_path, result["sections"][1]["text_key"])
+    assert "counting the gulls" not in second and section_text(model.calls_for(
+        "section_generation")[1])[:40] in second
+    assert any("night before counting" in r for r in result["qc_report"]["removed_repeats"]), (
+        result["qc_report"]["removed_repeats"])
+
+
+class _DryScripted(ScriptedChatModel):
+    """A scripted writer that, like the local backend, can be told what not to copy: it
+    records the history each call was given."""
+
+    prose_repetition: str = "DRY"
+    histories: list[tuple[str, int, str]] = Field(default_factory=list)
+
+    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None,
+                  **kwargs: Any) -> Any:
+        result = super()._generate(messages, stop, run_manager)
+        call = self.calls[-1]
+        self.histories.append((call.task, section_of(call) if call.task != "plan_generation"
+                               else -1, kwargs.get("dry_history", "")))
+        return result
+
+
+def test_the_writer_is_kept_from_copying_the_sections_before_where_the_backend_can(
+    run_generate: Runner, tmp_path: Path
+) -> None:
+    model = _DryScripted(responders=writer_model().responders)
+    result = run_generate({"manual_plan": manual_plan(3)}, model).values["result"]
+    texts = [text_of(tmp_path, s["text_key"]) for s in result["sections"]]
+    writes = {index: history for task, index, history in model.histories
+              if task == "section_generation"}
+    assert writes[0] == ""  # nothing before the first section
+    assert writes[1] == texts[0].strip()
+    assert writes[2] == texts[0].strip() + "\n\n" + texts[1].strip()
+    # structured calls (state updates, checks) are not prose: no history
+    assert all(h == "" for task, _, h in model.histories if task != "section_generation")

@@ -317,3 +317,42 @@ def test_text_kind_and_explicit_controls_per_call(
     ]
     with pytest.raises(ValueError, match="text_kind"):
         model.invoke("hi", text_kind="poetry")
+
+
+def test_history_reaches_dry_through_the_client_and_keys_the_cache(
+    llama: FakeLlama, model: LlamaCppChatModel
+) -> None:
+    from dataclasses import replace
+
+    from chunkwise.models.scripted import ScriptedChatModel
+    from chunkwise.models.settings import ModelSettings
+    from tests.models.clients import make_client
+
+    client = make_client(model, ModelSettings(cache=False))
+    client.complete("Tell me about lighthouses.", task="t", history="Earlier section text.")
+    client.complete("Tell me about lighthouses.", task="t")
+    assert llama.repetitions == [replace(PROSE_REPETITION, dry_history="Earlier section text."),
+                                 PROSE_REPETITION]
+    # another history is another answer: never served from the cache of the first
+    messages = [HumanMessage("x")]
+    assert client._cache_key("t", messages, history="a") != client._cache_key("t", messages)
+
+    # a backend without DRY ignores the history (it would refuse an unknown argument)
+    scripted = make_client(ScriptedChatModel(responders={"t": lambda call: "fine"}),
+                           ModelSettings(cache=False))
+    assert scripted.complete("x", task="t", history="Earlier.").text == "fine"
+
+
+def test_dry_history_primes_the_end_of_the_history_then_a_paragraph_break() -> None:
+    from chunkwise.models.local.engine import ChunkwiseLlama
+
+    class Characters:
+        def tokenize(self, data: bytes, add_bos: bool = True, special: bool = False) -> list[int]:
+            return [ord(c) for c in data.decode("utf-8")]
+
+    primed = Repetition(dry_multiplier=0.8, dry_penalty_last_n=8, dry_history="abcdefgh")
+    # half of DRY's window is left to the reply: the history's last 4 tokens, then "\n\n"
+    tokens = ChunkwiseLlama._history_tokens(Characters(), primed)  # type: ignore[arg-type]
+    assert tokens == [ord(c) for c in "efgh\n\n"]
+    blank = Repetition(dry_multiplier=0.8, dry_history="  ")
+    assert ChunkwiseLlama._history_tokens(Characters(), blank) == []  # type: ignore[arg-type]

@@ -134,3 +134,22 @@ def test_dry_changes_a_looping_reply_only_when_asked(engine: ChunkwiseLlama) -> 
 
     assert plain.count("The cat sat on the mat.") >= 5
     assert damped.count("The cat sat on the mat.") < plain.count("The cat sat on the mat.")
+
+
+def test_dry_primed_with_a_history_keeps_the_reply_from_copying_it(
+    engine: ChunkwiseLlama,
+) -> None:
+    from dataclasses import replace
+
+    sentence = "The old keeper climbed the narrow stairs of the granite tower every night."
+    messages = [{"role": "user", "content": f"Repeat this sentence exactly: {sentence}"}]
+    engine.repetition = PROSE_REPETITION  # DRY watches only the reply: the copy goes through
+    try:
+        plain = _reply(engine, messages, max_tokens=40)
+        engine.repetition = replace(PROSE_REPETITION, dry_history=sentence)
+        primed = _reply(engine, messages, max_tokens=40)
+    finally:
+        engine.repetition = type(PROSE_REPETITION)()
+
+    assert sentence[:-1] in plain
+    assert sentence[:-1] not in primed and primed.strip()

@@ -166,7 +166,7 @@ class ChunkwiseLlama(llama_cpp.Llama):
         breakers = (ctypes.c_char_p * len(_DRY_BREAKERS))(
             *(b.encode("utf-8") for b in _DRY_BREAKERS)
         )
-        return _Sampler(
+        dry = _Sampler(
             llama_cpp.llama_sampler_init_dry(
                 self._model.vocab,
                 rep.dry_multiplier,
@@ -178,6 +178,20 @@ class ChunkwiseLlama(llama_cpp.Llama):
             ),
             "DRY",
         )
+        for token in self._history_tokens(rep):
+            dry.accept(token)
+        return dry
+
+    def _history_tokens(self, rep: Repetition) -> list[int]:
+        """The tokens of `rep.dry_history` DRY is primed with: its end, leaving half of DRY's
+        window to the reply, then a paragraph break (a sequence breaker, so the reply's first
+        tokens are not taken for a continuation of the history's last ones)."""
+        if not rep.dry_history.strip():
+            return []
+        tokens = list(self.tokenize(rep.dry_history.encode("utf-8"), add_bos=False,
+                                    special=False))
+        tokens = tokens[-max(1, rep.dry_penalty_last_n // 2):]
+        return tokens + list(self.tokenize(b"\n\n", add_bos=False, special=False))
 
     def sample(self, **kwargs: Any) -> int:  # type: ignore[override]
         chain = self._sampler

@@ -31,6 +31,9 @@ class Repetition:
     last `dry_penalty_last_n` generated tokens. Only generated tokens count: copying names and
     numbers from the prompt is never penalized. (llama.cpp's "-1 = whole context" is not used:
     the sampler API of llama-cpp-python 0.3.36 takes no context size, and -1 left DRY inert.)
+    `dry_history` is text DRY counts as generated just before the reply (a long text's
+    earlier sections): the reply is then kept from copying their wording too, which a small
+    writer shown the text so far otherwise does. Only with DRY on.
     """
 
     repeat_penalty: float = 1.0
@@ -41,6 +44,7 @@ class Repetition:
     dry_base: float = 1.75
     dry_allowed_length: int = 2
     dry_penalty_last_n: int = 4096
+    dry_history: str = ""
 
     @property
     def uses_dry(self) -> bool:

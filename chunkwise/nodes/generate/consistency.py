@@ -25,6 +25,7 @@ from chunkwise.nodes.generate.budget import (
     reply_tokens,
 )
 from chunkwise.nodes.generate.common import (
+    REPEAT_SHARE,
     can_fall_back,
     check_section,
     clean_section,
@@ -154,6 +155,7 @@ def review_consistency(task: ConsistencyTask, runtime: Runtime[GenerateContext])
         fits.append(judged[2])
     update: dict[str, Any] = {"consistency_checked": True, "consistency_problems": problems}
     if problems:
+        earlier = [store.get(key) for key in task.get("earlier_keys", [])]
         client = ctx.client("writer", ctx.writer_model)
         table = read_cached(store, task["table_key"], StateTable.model_validate_json)  # shared
         room = reply_tokens(count_words(text), client.max_output_tokens)
@@ -165,14 +167,17 @@ def review_consistency(task: ConsistencyTask, runtime: Runtime[GenerateContext])
                 client=client, reply=room, share=share,
                 what=f"the revision of section {record.index + 1}")
 
+        # the revision is kept from copying earlier sections' wording where the backend can
+        seen = "\n\n".join(t.strip() for t in earlier if t.strip())
         reply, fitted = call_fitted(fit, lambda f: client.complete(
-            f.messages, task="consistency_pass", max_tokens=f.max_tokens, item=record.index))
+            f.messages, task="consistency_pass", max_tokens=f.max_tokens, item=record.index,
+            history=seen))
         usage = usage + reply.usage
         fits.append(fitted)
         revised = clean_section(reply.text, record.title)
         # a revision may copy earlier sections again: those sentences go, as in the section loop
-        earlier = [store.get(key) for key in task.get("earlier_keys", [])]
-        revised, _ = drop_repeats(revised, earlier, threshold=thresholds(ctx).duplicate_similarity)
+        revised, _ = drop_repeats(revised, earlier, threshold=thresholds(ctx).duplicate_similarity,
+                                  sentence_share=REPEAT_SHARE)
         rejected = _guard(plan, record, text, revised, ctx)
         if rejected:
             note = "; ".join(x for x in (note, f"revision rejected: {rejected}") if x)

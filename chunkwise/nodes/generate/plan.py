@@ -56,7 +56,8 @@ def most_sections(suggested: int) -> int:
 def sizing_problems(plan: GenerationPlan, suggested: int) -> list[str]:
     """A planner's plan cut into far more sections than asked: each section costs a write, a
     state update and a check, and short sections miss their lengths. Asked of the first
-    repair only; what is left is merged (`merge_sections`)."""
+    repair only, when the plan has conflicts to repair anyway; what is left is merged
+    (`merge_sections`)."""
     if len(plan.sections) <= most_sections(suggested):
         return []
     each = round(plan.target_total_length / suggested)
@@ -101,10 +102,12 @@ def _planned(
     notes: list[str] = []
     for repair in range(PLAN_REPAIRS):
         conflicts = plan_conflicts(plan)
-        if repair == 0:  # advice, given once
-            conflicts += sizing_problems(plan, suggested)
         if not conflicts:
+            # too many sections alone is no reason for a call: merging settles it (LB14's
+            # repair asked only that, 70 s, and its 5 sections were merged into 2 anyway)
             break
+        if repair == 0:  # advice, given once, with conflicts that need the planner
+            conflicts += sizing_problems(plan, suggested)
         repair_prompt = plan_repair_messages(messages, draft, conflicts)
         size = prompt_tokens(repair_prompt)
         if size + PLAN_REPLY_TOKENS > client.context_window:

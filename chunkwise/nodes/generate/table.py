@@ -107,6 +107,14 @@ def update_table(state: GenerateState, runtime: Runtime[GenerateContext]) -> dic
     usage, warnings = Usage(), list[str]()
     if not text.strip():  # a section left out establishes nothing
         return {"cursor": index + 1, "usage": usage, "warnings": warnings}
+    if index == state["section_count"] - 1:
+        # nothing is written after the last section: its record is only what the consistency
+        # pass checks earlier sections against, and the model's update cost a call (20-30 s
+        # on the local model) for that; what it established is read without a model
+        update = fallback_update(plan, index, text, table)
+        record = record.model_copy(update={"established": established(update)})
+        return {"table": merge_update(table, update), "cursor": index + 1, "usage": usage,
+                "warnings": warnings, "sections": {index: record}}
     client = ctx.client("writer", ctx.writer_model)
 
     def fit(share: float) -> Fitted:

@@ -26,6 +26,7 @@ from chunkwise.nodes.generate.budget import (
     reply_tokens,
 )
 from chunkwise.nodes.generate.common import (
+    REPEAT_SHARE,
     can_fall_back,
     check_section,
     clean_section,
@@ -66,26 +67,30 @@ def write_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> di
     client = ctx.client("writer", ctx.writer_model)
     room = reply_tokens(spec.target_length, client.max_output_tokens)
     previous = state["draft"]
+    earlier = [store.get(r.text_key) for r in ordered(state["sections"]) if r.index < index]
     if previous is not None and previous.index == index and previous.continue_words:
-        return _continue(previous, plan, table, recent, ctx)
+        return _continue(previous, plan, table, recent, earlier, ctx)
     if previous is not None and previous.index == index and previous.problems:
         best = store.get(previous.best_key)  # a discarded rewrite is never rewritten again
         problems, words = previous.problems, qc.count_words(best)
+        phrases = overused(plan, [*earlier, best])
         try:
             reply, fitted = _call(
                 ctx, "qc_rewrite", index, room, recent,
                 lambda shown, text: rewrite_messages(plan, index, table, text, best, problems,
-                                                     words, shown),
-                what=f"the QC rewrite of section {index + 1}",
+                                                     words, shown, overused=phrases),
+                what=f"the QC rewrite of section {index + 1}", history=earlier,
             )
         except ModelCallError as exc:
             return _give_up(previous, exc, "QC rewrite")
         draft = previous.model_copy(update={"attempt": previous.attempt + 1, "problems": []})
     else:
+        phrases = overused(plan, earlier)
         reply, fitted = _call(
             ctx, "section_generation", index, room, recent,
-            lambda shown, text: section_messages(plan, index, table, text, shown),
-            what=f"section {index + 1}",
+            lambda shown, text: section_messages(plan, index, table, text, shown,
+                                                 overused=phrases),
+            what=f"section {index + 1}", history=earlier,
         )
         draft = Draft(index=index, attempt=0, text_key="")
     text = qc.trim_unfinished(clean_section(reply.text, spec.title))
@@ -97,8 +102,24 @@ def write_section(state: GenerateState, runtime: Runtime[GenerateContext]) -> di
     return {"draft": draft, "usage": reply.usage}
 
 
+OVERUSED_SHOWN = 8  # phrases a writer prompt names as already used too often
+
+
+def overused(plan: GenerationPlan, texts: list[str]) -> list[str]:
+    """The phrases `texts` (the sections before, and the attempt being redone) already use more
+    than once, for the writer to word differently: repeated frames are what remained of the
+    1.5B writer's repetition once copied sentences were taken out. The plan's own terms are
+    never listed: the text has to use them."""
+    asked = [plan.topic, plan.objective, *plan.terminology_preferences.values()]
+    asked += [part for spec in plan.sections
+              for part in (spec.title, *spec.key_points, *spec.required_entities)]
+    return qc.overused_phrases([t for t in texts if t.strip()], limit=OVERUSED_SHOWN,
+                               skip=asked)
+
+
 def _continue(
-    previous: Draft, plan: GenerationPlan, table: StateTable, recent: str, ctx: GenerateContext
+    previous: Draft, plan: GenerationPlan, table: StateTable, recent: str, earlier: list[str],
+    ctx: GenerateContext,
 ) -> dict[str, Any]:
     """One call that adds the missing words to the best attempt (a short section, or one whose
     copied sentences were taken out): cheaper than a rewrite, and the kept part stays."""
@@ -106,6 +127,7 @@ def _continue(
     index = previous.index
     spec = plan.sections[index]
     so_far = store.get(previous.best_key)
+    phrases = overused(plan, [*earlier, so_far])
     words = previous.continue_words
     missing = previous.problems
     room = reply_tokens(words, ctx.client("writer", ctx.writer_model).max_output_tokens)
@@ -113,8 +135,8 @@ def _continue(
         reply, fitted = _call(
             ctx, "qc_continue", index, room, recent,
             lambda shown, text: continue_messages(plan, index, table, text, so_far, missing,
-                                                  words, shown),
-            what=f"the continuation of section {index + 1}",
+                                                  words, shown, overused=phrases),
+            what=f"the continuation of section {index + 1}", history=[*earlier, so_far],
         )
     except ModelCallError as exc:
         return _give_up(previous, exc, "QC continuation")
@@ -131,10 +153,11 @@ def _continue(
 
 def _call(
     ctx: GenerateContext, task: str, index: int, room: int, recent: str,
-    build: Build, *, what: str,
+    build: Build, *, what: str, history: list[str],
 ) -> tuple[Completion, Fitted]:
     """One writer call for section `index` under `task`, its prompt fitted to the window with
-    `room` tokens to reply."""
+    `room` tokens to reply; the reply is kept from copying the wording of `history` (the
+    sections before, and what a continuation continues) where the backend can."""
     client = ctx.client("writer", ctx.writer_model)
     tokenizer = resolve_tokenizer(ctx.tokenizer, codec_ok=True)
 
@@ -142,8 +165,9 @@ def _call(
         return fit_prompt(build, client=client, reply=room, recent=recent, tokenizer=tokenizer,
                           share=share, what=what)
 
+    seen = "\n\n".join(text.strip() for text in history if text.strip())
     return call_fitted(fit, lambda f: client.complete(
-        f.messages, task=task, max_tokens=f.max_tokens, item=index))
+        f.messages, task=task, max_tokens=f.max_tokens, item=index, history=seen))
 
 
 def _give_up(previous: Draft, exc: ModelCallError, what: str) -> dict[str, Any]:
@@ -185,7 +209,8 @@ def tidy(
     spec = plan.sections[index]
     notes: list[str] = []
     limits = thresholds(ctx)
-    cleaned, dropped = qc.drop_repeats(text, earlier, threshold=limits.duplicate_similarity)
+    cleaned, dropped = qc.drop_repeats(text, earlier, threshold=limits.duplicate_similarity,
+                                       sentence_share=REPEAT_SHARE)
     if dropped and qc.count_words(cleaned) < LEFTOVER_SHARE * qc.count_words(text):
         # (nearly) every sentence went: a copy, or new points each said in an earlier sentence's
         # frame ("X is a common bad habit in English reading."); only what nearly repeats a
