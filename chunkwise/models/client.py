@@ -39,7 +39,12 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import BaseModel, ValidationError
 
 from chunkwise.models.adapter import TASK_TAG  # every call is tagged with its task
-from chunkwise.models.factory import build_chat_model, with_reply_cap, without_sdk_retries
+from chunkwise.models.factory import (
+    build_chat_model,
+    with_reply_cap,
+    with_structured_reply_cap,
+    without_sdk_retries,
+)
 from chunkwise.models.headers import error_headers, provider_limits, response_headers
 from chunkwise.models.limiter import Feedback, Limiter, limiter_for
 from chunkwise.models.limits import ModelLimits, model_limits
@@ -297,8 +302,11 @@ class ModelClient:
         task: str,
         repair_attempts: int = 2,
         item: int | None = None,
+        max_tokens: int | None = None,
     ) -> Structured[T]:
-        """A validated pydantic object; an invalid answer is sent back with its errors."""
+        """A validated pydantic object; an invalid answer is sent back with its errors.
+        `max_tokens` caps each answer: a small model under a JSON grammar can otherwise write
+        one string until the window is full (the 0.5B planner spent many minutes so)."""
         messages = _messages(prompt)
         key = self._cache_key(task, messages, schema.model_json_schema())
         if self.store is not None and (hit := self.store.cache_get(key)) is not None:
@@ -311,7 +319,9 @@ class ModelClient:
             # ChatOpenAI validates a pydantic response_format inside the call and raises, which
             # would skip the repair turn; with the JSON schema we validate (and repair) here.
             target = {"title": schema.__name__, **schema.model_json_schema()}
-        runnable = self.chat.with_structured_output(target, **kwargs)
+        chat = self.chat if max_tokens is None else with_structured_reply_cap(self.chat,
+                                                                             max_tokens)
+        runnable = chat.with_structured_output(target, **kwargs)
         with call_slot():  # held until the answer is stored, as in `complete`
             return self._structured_turns(runnable, messages, schema, key, task, item,
                                           repair_attempts)
@@ -322,6 +332,7 @@ class ModelClient:
     ) -> Structured[T]:
         """Ask, validate, and send an invalid answer back with its errors, up to the bound."""
         total, waited_total = Usage(), 0.0
+        asked = messages
         for attempt in range(repair_attempts + 1):
             prompt_tokens = _estimate_tokens(messages)
             result, retries, waited = self._send(runnable, messages, task, item,
@@ -347,10 +358,12 @@ class ModelClient:
                     kind="validation",
                     attempts=attempt + 1,
                 )
-            reply_text = _answer_text(raw)
+            # the question, the last answer and its errors: earlier turns are not stacked, and
+            # an answer that ran on to its token limit is shown by its start, so a repair turn
+            # cannot outgrow the model's window (a small model's plan did, 8,563 > 8,192)
             messages = [
-                *messages,
-                AIMessage(reply_text or "(no answer)"),
+                *asked,
+                AIMessage(_shortened(_answer_text(raw)) or "(no answer)"),
                 HumanMessage(
                     "That answer does not match the required schema: "
                     f"{' '.join(str(error or 'no structured answer').split())[:1500]}\n"
@@ -358,6 +371,16 @@ class ModelClient:
                 ),
             ]
         raise AssertionError("unreachable")
+
+
+REPAIR_ECHO_CHARS = 4000  # of an invalid answer, sent back in the repair turn
+
+
+def _shortened(text: str) -> str:
+    if len(text) <= REPAIR_ECHO_CHARS:
+        return text
+    return (f"{text[:REPAIR_ECHO_CHARS]}\n[... {len(text) - REPAIR_ECHO_CHARS} more characters "
+            "cut: the answer ran on]")
 
 
 def _answer_text(raw: Any) -> str:

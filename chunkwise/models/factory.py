@@ -291,6 +291,17 @@ def with_reply_cap(chat: BaseChatModel, max_tokens: int) -> Any:
     return chat.bind(max_tokens=max_tokens)
 
 
+def with_structured_reply_cap(chat: BaseChatModel, max_tokens: int) -> BaseChatModel:
+    """A copy of `chat` whose replies stop at `max_tokens` (or its own lower cap), for a
+    structured call: `with_structured_output` builds on the model itself, so a `bind` as in
+    `with_reply_cap` would be lost. A model without a `max_tokens` setting is returned as is."""
+    if "max_tokens" not in type(chat).model_fields:
+        return chat
+    current = getattr(chat, "max_tokens", None)
+    cap = max_tokens if not isinstance(current, int) else min(current, max_tokens)
+    return chat.model_copy(update={"max_tokens": cap})
+
+
 def without_sdk_retries(chat: BaseChatModel) -> tuple[BaseChatModel, int]:
     """A copy of a Python-given chat model with its SDK retries off when that is possible,
     else the model and how many HTTP requests one of its calls may make.

@@ -82,6 +82,20 @@ def test_structured_repair_then_cache() -> None:
     assert again.cached and again.value == out.value and len(model.calls) == 2
 
 
+def test_a_repair_turn_shows_only_the_last_answer_and_only_its_start() -> None:
+    # an answer that ran on to its token limit, twice: the third prompt must not hold both
+    answers: list[Any] = ["word " * 5000, "pong " * 5000, {"word": "pong"}]
+    model = ScriptedChatModel(responders={"*": lambda c: answers.pop(0)})
+    client = make_client(model, FAST)
+    out = client.structured("say pong", Answer, task="s")
+    assert out.value == Answer(word="pong") and out.usage.calls == 3
+    third = model.calls[2].messages
+    assert [type(m).__name__ for m in third] == ["HumanMessage", "AIMessage", "HumanMessage"]
+    assert str(third[1].content).startswith("pong pong")
+    assert str(third[1].content).endswith("more characters cut: the answer ran on]")
+    assert len(model.calls[2].prompt) < 6000
+
+
 def test_events_reach_the_langgraph_stream() -> None:
     from langgraph.graph import END, START, StateGraph
     from typing_extensions import TypedDict
@@ -134,3 +148,17 @@ def test_the_limiter_books_the_reply_cap_each_request_carries() -> None:
         set_limiter_factory(None)
     prompt = booked[1] - DEFAULT_OUTPUT_ESTIMATE
     assert booked == [prompt + 3100, prompt + DEFAULT_OUTPUT_ESTIMATE, prompt + 700, prompt + 700]
+
+
+def test_a_structured_call_can_cap_its_answer_on_a_copy_of_the_model() -> None:
+    from langchain_openai import ChatOpenAI
+
+    from chunkwise.models.factory import with_structured_reply_cap
+
+    chat = ChatOpenAI(model="m", api_key="sk-test", base_url="http://127.0.0.1:9/v1")
+    capped = with_structured_reply_cap(chat, 2000)
+    assert capped.max_tokens == 2000 and chat.max_tokens is None  # type: ignore[attr-defined]
+    lower = chat.model_copy(update={"max_tokens": 500})
+    assert with_structured_reply_cap(lower, 2000).max_tokens == 500  # type: ignore[attr-defined]
+    scripted = ScriptedChatModel(responders={"*": lambda c: {"word": "pong"}})
+    assert with_structured_reply_cap(scripted, 2000) is scripted  # no such setting

@@ -12,7 +12,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from chunkwise.errors import InputError, RunFailed
+from chunkwise.errors import InputError
 from chunkwise.models.client import ModelClient
 from chunkwise.models.retry import ModelCallError
 from chunkwise.models.usage import Usage
@@ -41,7 +41,7 @@ MAX_SECTIONS = 40
 # Planner calls that may repair a plan's conflicts: on the local 1.5B model a second repair
 # never gave a sound plan (4 of 4 runs were settled here after it) and cost 30-60 s each.
 PLAN_REPAIRS = 1
-PLAN_REPLY_TOKENS = 2000  # room a rewritten plan needs in the window
+PLAN_REPLY_TOKENS = 2000  # a plan's reply cap, and the room a rewritten plan needs
 
 
 def suggested_sections(target_words: int) -> int:
@@ -64,6 +64,25 @@ def sizing_problems(plan: GenerationPlan, suggested: int) -> list[str]:
     return [f"the plan has {len(plan.sections)} sections for {plan.target_total_length} words: "
             f"write about {suggested} section{'s' if suggested != 1 else ''} of about {each} "
             "words each"]
+
+
+def default_outline(state: GenerateState, target_words: int, sections: int) -> GenerationPlan:
+    """A plan made without the planner: an opening on the objective, body parts on the topic
+    and a closing, the target split evenly."""
+    topic, objective = state.get("topic", "").strip(), state.get("objective", "").strip()
+    outline = [("Introduction", objective)] if sections > 1 else []
+    parts = max(1, sections - 2)
+    outline += [(f"Part {n}", f"{topic} (part {n} of {parts})") if parts > 1 else (topic, topic)
+                for n in range(1, parts + 1)]
+    if sections > 1:
+        outline.append(("Conclusion", f"the main points about {topic}"))
+    each, rest = divmod(target_words, len(outline))
+    specs = [SectionSpec(title=title, key_points=[point],
+                         target_length=max(1, each + (index < rest)))
+             for index, (title, point) in enumerate(outline)]
+    return GenerationPlan(topic=topic, objective=objective, audience=state.get("audience", ""),
+                          tone=state.get("tone", ""), target_total_length=target_words,
+                          sections=specs)
 
 
 def _from_draft(draft: PlanDraft, state: GenerateState, target_words: int) -> GenerationPlan:
@@ -92,11 +111,16 @@ def _planned(
         sections=suggested,
     )
     try:
-        reply = client.structured(messages, PlanDraft, task="plan_generation")
+        reply = client.structured(messages, PlanDraft, task="plan_generation",
+                                  max_tokens=PLAN_REPLY_TOKENS)
     except ModelCallError as exc:
         if exc.kind != "validation":
             raise
-        raise RunFailed(f"the planner wrote no valid plan: {exc}") from None
+        # a small planner at temperature 0 that loops inside one key point answers the same
+        # way every turn; the brief still says what to write, so write it from an outline
+        plan = default_outline(state, target, suggested)
+        return plan, Usage(), [f"the planner wrote no valid plan ({exc}): a default outline of "
+                               f"{len(plan.sections)} sections was used"]
     usage, draft = reply.usage, reply.value
     plan = _from_draft(draft, state, target)
     notes: list[str] = []
@@ -117,7 +141,8 @@ def _planned(
             break
         notes.append("the planner was asked to repair: " + "; ".join(dict.fromkeys(conflicts)))
         try:
-            reply = client.structured(repair_prompt, PlanDraft, task="plan_generation")
+            reply = client.structured(repair_prompt, PlanDraft, task="plan_generation",
+                                      max_tokens=PLAN_REPLY_TOKENS)
         except ModelCallError as exc:
             if not can_fall_back(exc):
                 raise
