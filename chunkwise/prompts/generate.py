@@ -174,6 +174,16 @@ def _recent_block(recent_text: str) -> str:
     return "## End of the text so far\n<<<\n" + recent + "\n>>>"
 
 
+def _context_blocks(
+    plan: GenerationPlan, table: StateTable, recent_text: str, shown: Shown
+) -> tuple[str, str, str]:
+    """What a rewrite or a continuation of a section is told first: the rules, the record and
+    the end of the text so far."""
+    return ("## Rules\n" + rules_block(plan),
+            "## Record of the text so far\n" + table_block(table, shown),
+            _recent_block(recent_text))
+
+
 def section_messages(
     plan: GenerationPlan, index: int, table: StateTable, recent_text: str, shown: Shown = SHOWN,
     overused: Sequence[str] = (),
@@ -209,9 +219,7 @@ def rewrite_messages(
     spec = plan.sections[index]
     total = len(plan.sections)
     body = _blocks(
-        "## Rules\n" + rules_block(plan),
-        "## Record of the text so far\n" + table_block(table, shown),
-        _recent_block(recent_text),
+        *_context_blocks(plan, table, recent_text, shown),
         "## Your task\n" + spec_block(spec, index, total),
         f"## Draft ({draft_words} words)\n<<<\n{draft.strip()}\n>>>",
         "## Fix these problems\n" + _bullets(problems),
@@ -244,9 +252,7 @@ def continue_messages(
         "Add new detail to the key points: a reason, an example or a consequence.")
     count = paragraphs_for(words)
     body = _blocks(
-        "## Rules\n" + rules_block(plan),
-        "## Record of the text so far\n" + table_block(table, shown),
-        _recent_block(recent_text),
+        *_context_blocks(plan, table, recent_text, shown),
         "## The section's plan\n" + spec_block(spec, index, total),
         f"## This section so far\n<<<\n{kept}\n>>>",
         overused_block(overused),
