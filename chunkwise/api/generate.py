@@ -74,6 +74,7 @@ LLMTask = Literal[
     "qc_continue",
     "consistency_check",
     "qc_judge",
+    "reword",
 ]
 
 
@@ -172,6 +173,7 @@ class GenerationConfig:
     prefix_window_tokens: int = PREFIX_WINDOW_TOKENS
     max_section_retries: int = 2
     consistency_pass_enabled: bool = True
+    reword_repeats: bool = True
     qc_judge: bool = False
     min_length_score: float = 60.0
     checkpoint_db: str | None = None
@@ -218,6 +220,7 @@ class ChunkWiseGenerationPipeline:
             tokenizer=self.tokenizer,
             max_retries=self.config.max_section_retries,
             consistency_pass=self.config.consistency_pass_enabled,
+            reword_repeats=self.config.reword_repeats,
             qc_judge=self.config.qc_judge,
             min_length_score=self.config.min_length_score,
         )

@@ -73,6 +73,9 @@ def add_options(parser: argparse.ArgumentParser, concurrency_flag: str = "--conc
                         help="rewrites of a section that fails QC (default 2)")
     parser.add_argument("--disable-consistency-pass", action="store_true",
                         help="skip checking and revising sections after the loop")
+    parser.add_argument("--no-reword", action="store_true",
+                        help="keep sentences that reuse earlier wording as written (no reword "
+                        "calls)")
     parser.add_argument("--qc-judge", action="store_true",
                         help="also let the judge model score each section in the report")
     parser.add_argument("--min-length-score", type=float, default=60.0,
@@ -144,6 +147,7 @@ def build_context(args: argparse.Namespace) -> GenerateContext:
         prefix_window_tokens=args.prefix_window_tokens,
         max_retries=args.max_retries,
         consistency_pass=not args.disable_consistency_pass,
+        reword_repeats=not args.no_reword,
         qc_judge=args.qc_judge,
         min_length_score=args.min_length_score,
         **context_options(args),

@@ -1,4 +1,5 @@
-"""generate: plan -> (write section -> review -> update state table)* -> consistency -> QC.
+"""generate: plan -> (write section -> review -> update state table)* -> consistency -> reword
+repeats -> QC.
 
 The section loop is a graph cycle, one checkpoint per step, so a resumed run continues with
 the section where it stopped; the consistency pass fans out one `Send` per section. `graph` is
@@ -19,6 +20,7 @@ from chunkwise.nodes.generate.consistency import (
 )
 from chunkwise.nodes.generate.plan import make_plan
 from chunkwise.nodes.generate.quality import check_quality
+from chunkwise.nodes.generate.reword import reword_repeats
 from chunkwise.nodes.generate.table import route_after_table, update_table
 from chunkwise.nodes.generate.write import review_section, route_after_review, write_section
 from chunkwise.runtime.pipeline import Pipeline
@@ -47,6 +49,7 @@ def build_graph() -> StateGraph[Any, Any, Any, Any]:
     builder.add_node(dispatch_consistency)
     # a node fed by Send payloads, not state: LangGraph's add_node overloads reject its type
     builder.add_node(review_consistency, input_schema=ConsistencyTask)  # type: ignore[arg-type, call-overload, unused-ignore]
+    builder.add_node(reword_repeats)
     builder.add_node(check_quality)
 
     builder.add_edge(START, "make_plan")
@@ -57,12 +60,13 @@ def build_graph() -> StateGraph[Any, Any, Any, Any]:
     )
     builder.add_conditional_edges(
         "update_table", route_after_table,
-        ["write_section", "dispatch_consistency", "check_quality"],
+        ["write_section", "dispatch_consistency", "reword_repeats"],
     )
     builder.add_conditional_edges(
-        "dispatch_consistency", send_sections, ["review_consistency", "check_quality"]
+        "dispatch_consistency", send_sections, ["review_consistency", "reword_repeats"]
     )
-    builder.add_edge("review_consistency", "check_quality")
+    builder.add_edge("review_consistency", "reword_repeats")
+    builder.add_edge("reword_repeats", "check_quality")
     builder.add_edge("check_quality", END)
     return builder
 

@@ -405,3 +405,26 @@ def judge_messages(plan: GenerationPlan, index: int, section_text: str) -> list[
     )
     return [SystemMessage("You grade sections of long texts against their plan."),
             HumanMessage(body)]
+
+
+_REWORD_SYSTEM = (
+    "You edit one sentence of a longer text. The sentence reuses wording the text already used: "
+    "say the same thing in other words. Keep every fact, number and name. Reply with the new "
+    "sentence only."
+)
+
+
+def reword_messages(
+    sentence: str, before: str, phrases: Sequence[str], keep: Sequence[str] = ()
+) -> list[BaseMessage]:
+    """One sentence to reword (`text.rewording`): the sentence before it for context, the
+    phrases the text already used, and the terms that must stay as they are."""
+    body = _blocks(
+        f"Sentence before it: {before}" if before.strip() else "",
+        f"Sentence to reword: {sentence}",
+        "Already used in the text, so word these differently: "
+        + "; ".join(f'"{p}"' for p in phrases),
+        ("Keep these terms as they are: " + "; ".join(keep)) if keep else "",
+        "Reworded sentence:",
+    )
+    return [SystemMessage(_REWORD_SYSTEM), HumanMessage(body)]

@@ -386,6 +386,10 @@ class QCReport(BaseModel):
     removed_repeats: list[str] = Field(
         default_factory=list, description="Repeated sentences taken out of the kept attempts"
     )
+    reworded_sentences: list[str] = Field(
+        default_factory=list,
+        description="Sentences reworded because they reused wording read before them",
+    )
     length_cuts: list[str] = Field(
         default_factory=list,
         description="Sections far past their target whose last sentences were taken out",
@@ -496,6 +500,11 @@ class GenerateContext(BaseContext):
     )
     consistency_pass: bool = field(
         default=True, metadata={"description": "Check every section and revise what breaks rules"}
+    )
+    reword_repeats: bool = field(
+        default=True,
+        metadata={"description": "Reword each sentence that reuses earlier wording (one short "
+                  "call each, kept only when it repeats less and loses nothing)"},
     )
     qc_judge: bool = field(
         default=False, metadata={"description": "Also ask the judge model to score each section"}

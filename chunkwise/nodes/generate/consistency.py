@@ -74,7 +74,7 @@ def dispatch_consistency(state: GenerateState, runtime: Runtime[GenerateContext]
     return {"table_key": runtime.context.store().put(state["table"].model_dump_json())}
 
 
-def send_sections(state: GenerateState) -> list[Send] | Literal["check_quality"]:
+def send_sections(state: GenerateState) -> list[Send] | Literal["reword_repeats"]:
     records = ordered(state["sections"])
     tasks = [
         Send("review_consistency", ConsistencyTask(
@@ -83,7 +83,7 @@ def send_sections(state: GenerateState) -> list[Send] | Literal["check_quality"]
             earlier_keys=[r.text_key for r in records if r.index < record.index]))
         for record in pending(state)
     ]
-    return tasks or "check_quality"
+    return tasks or "reword_repeats"
 
 
 def _guard(

@@ -80,6 +80,8 @@ def build_report(
         report.removed_repeats += [f"{where}: {n}" for n in record.notes if n.startswith(
             ("removed", "left out"))]
         report.length_cuts += [f"{where}: {n}" for n in record.notes if n.startswith("cut from")]
+        report.reworded_sentences += [f"{where}: {n}" for n in record.notes
+                                      if n.startswith("reworded")]
         report.prompt_trims += [f"{where}: {t}" for t in record.prompt_trims]
         if not check.length_ok:
             report.length_issues.append(

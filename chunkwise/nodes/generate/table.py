@@ -144,7 +144,7 @@ def update_table(state: GenerateState, runtime: Runtime[GenerateContext]) -> dic
 
 def route_after_table(
     state: GenerateState, runtime: Runtime[GenerateContext]
-) -> Literal["write_section", "dispatch_consistency", "check_quality"]:
+) -> Literal["write_section", "dispatch_consistency", "reword_repeats"]:
     if state["cursor"] < state["section_count"]:
         return "write_section"
-    return "dispatch_consistency" if runtime.context.consistency_pass else "check_quality"
+    return "dispatch_consistency" if runtime.context.consistency_pass else "reword_repeats"

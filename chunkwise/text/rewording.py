@@ -1,0 +1,167 @@
+"""Sentences that reuse wording the text already used, and the checks a reworded one must pass.
+
+What is left of a small writer's repetition, once copied sentences are taken out
+(`qc.drop_repeats`), is a few sentence frames said again with a new point each ("t-SNE can be
+used to group ...", "t-SNE can be used to reduce ..."). Dropping those sentences would cost their
+points; a sentence reworded by one short call keeps them, and the reply is kept only when it
+repeats less and loses no number, name or citation. Offsets are kept so a reworded sentence
+goes back in place and the rest of the text stays exactly as written.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from chunkwise.text import qc
+from chunkwise.text.fidelity import ChunkSample, FidelityLimits, run_checks
+
+__all__ = ["Repeat", "repeat_share", "repeated_sentences", "reworded", "splice", "used_ngrams"]
+
+NGRAM = 5  # the QC report's repetition measure: word 5-grams already used
+KEPT_CHECKS = ("numbers", "entities", "citations")  # what a reworded sentence may not lose
+MIN_RATIO, MAX_RATIO = 0.6, 1.6  # a reworded sentence's words against the original's
+_STRICT = FidelityLimits(entity_min_ratio=1.0, entity_grace=0)  # one sentence: every name stays
+
+_TOKEN = re.compile(r"[\u4e00-\u9fff]|[^\W_]+", re.UNICODE)  # as `qc.words_of` counts words
+_SENTENCE = re.compile(r".+?(?:[.!?。！？][\"'”’)\]]*(?=\s|$)|$)")
+# what stays before a sentence on its line: a list marker, a quote mark, a bold label
+_LEAD = re.compile(r"^\s*(?:(?:[-*+]|\d+[.)])\s+|>\s*)?(?:\*\*[^*\n]{1,80}\*\*:?\s*)?")
+_SKIPPED_LINE = re.compile(r"^\s*(?:#|\||```|~~~)")
+_REPLY_LABEL = re.compile(
+    r"^\s*(?:\*\*)?(?:new|reworded|rewritten|revised)?\s*(?:sentence|version)?\s*(?:\*\*)?:\s*",
+    re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """A sentence whose word 5-grams were partly used before it: `start:end` is the sentence in
+    the text (a list marker or bold label before it is not part of it), `phrases` are the
+    repeated runs as written there, `before` is the sentence before it, for context."""
+
+    start: int
+    end: int
+    sentence: str
+    share: float
+    phrases: tuple[str, ...]
+    before: str = ""
+
+
+def _grams(words: Sequence[str]) -> list[tuple[str, ...]]:
+    return [tuple(words[i : i + NGRAM]) for i in range(len(words) - NGRAM + 1)]
+
+
+def used_ngrams(texts: Iterable[str]) -> set[tuple[str, ...]]:
+    """Every word 5-gram of `texts`: what a reader has read by then."""
+    return {gram for text in texts for gram in _grams(qc.words_of(text))}
+
+
+def repeat_share(sentence: str, used: set[tuple[str, ...]]) -> float:
+    """Share of `sentence`'s word 5-grams in `used` or earlier in itself; 0 when too short."""
+    grams = _grams(qc.words_of(sentence))
+    if not grams:
+        return 0.0
+    seen = set(used)
+    repeats = 0
+    for gram in grams:
+        repeats += gram in seen
+        seen.add(gram)
+    return repeats / len(grams)
+
+
+def _sentences(text: str) -> Iterable[tuple[int, int]]:
+    """(start, end) of each sentence of the text's prose lines: headings, table rows and code
+    are not prose, and a line's list marker or bold label stays outside the sentence."""
+    offset = 0
+    fenced = False
+    for line in text.splitlines(keepends=True):
+        stripped = line.strip()
+        if stripped.startswith(("```", "~~~")):
+            fenced = not fenced
+        if not fenced and stripped and not _SKIPPED_LINE.match(line):
+            # a small model may run list items together on one line: each may have a lead
+            for match in _SENTENCE.finditer(line.rstrip()):
+                lead = _LEAD.match(match.group())
+                start = match.start() + (lead.end() if lead else 0)
+                if start < match.end():
+                    yield offset + start, offset + match.end()
+        offset += len(line)
+
+
+def _phrases(sentence: str, repeated: list[bool]) -> tuple[str, ...]:
+    """The runs of repeated 5-grams in `sentence`, as written there."""
+    spans = [m.span() for m in _TOKEN.finditer(sentence)]
+    runs: list[tuple[int, int]] = []  # word index ranges, end exclusive
+    for i, hit in enumerate(repeated):
+        if not hit:
+            continue
+        if runs and i <= runs[-1][1]:
+            runs[-1] = (runs[-1][0], i + NGRAM)
+        else:
+            runs.append((i, i + NGRAM))
+    return tuple(sentence[spans[a][0] : spans[b - 1][1]] for a, b in runs)
+
+
+def repeated_sentences(
+    text: str, earlier: Sequence[str] = (), *, min_share: float
+) -> list[Repeat]:
+    """The sentences of `text` at least `min_share` of whose word 5-grams were already used, in
+    the `earlier` texts or before them in `text`, in order."""
+    used = used_ngrams(earlier)
+    found: list[Repeat] = []
+    last_end, before = 0, ""
+    for start, end in _sentences(text):
+        # what lies between sentences (a heading, a label) has been read too
+        used |= used_ngrams([text[last_end:start]])
+        sentence = text[start:end]
+        grams = _grams(qc.words_of(sentence))
+        repeated = []
+        seen = set(used)
+        for gram in grams:
+            repeated.append(gram in seen)
+            seen.add(gram)
+        share = sum(repeated) / len(grams) if grams else 0.0
+        if grams and share >= min_share:
+            found.append(Repeat(start, end, sentence, round(share, 3),
+                                _phrases(sentence, repeated), before))
+        used = seen
+        last_end, before = end, sentence
+    return found
+
+
+def splice(text: str, repeat: Repeat, sentence: str) -> str:
+    """`text` with `repeat`'s sentence replaced by `sentence`; everything else as it was."""
+    return text[: repeat.start] + sentence + text[repeat.end :]
+
+
+def reworded(
+    repeat: Repeat, reply: str, used: set[tuple[str, ...]], keep: Sequence[str] = ()
+) -> str | None:
+    """The model's reworded sentence, cleaned, when it may replace `repeat.sentence`: one
+    sentence of about the same length, repeating less of `used` (the 5-grams read before it)
+    than the original did, keeping its numbers, names and citations and every `keep` term it
+    named; else None."""
+    lines = [line for line in reply.strip().splitlines() if line.strip()]
+    if not lines:
+        return None
+    new = _REPLY_LABEL.sub("", lines[0]).strip().strip('"“”').strip()
+    new = _LEAD.sub("", new, count=1).strip()
+    words, old_words = qc.count_words(new), qc.count_words(repeat.sentence)
+    if not new or not MIN_RATIO * old_words <= words <= MAX_RATIO * old_words:
+        return None
+    if len(qc.sentences(new)) > 2 or new.lower() == repeat.sentence.lower():
+        return None
+    if repeat.sentence[-1:] in ".!?" and new[-1:] not in ".!?\"'”’)":
+        return None
+    if repeat_share(new, used) >= repeat_share(repeat.sentence, used):
+        return None
+    sample = ChunkSample(source=repeat.sentence, rewritten=new, limits=_STRICT)
+    if not all(result.passed for result in run_checks(sample, KEPT_CHECKS)):
+        return None
+    if any(qc.contains_phrase(repeat.sentence, term) and not qc.contains_phrase(new, term)
+           for term in keep):
+        return None
+    if repeat.sentence[:1].isupper() and new[:1].islower():
+        new = new[0].upper() + new[1:]
+    return new
