@@ -31,6 +31,7 @@ class ScriptedCall:
     task: str
     messages: tuple[BaseMessage, ...]
     schema: Any = None
+    history: str = ""  # what the reply was told not to copy (with `prose_repetition` set)
 
     @property
     def prompt(self) -> str:
@@ -56,6 +57,9 @@ class ScriptedChatModel(BaseChatModel):
     responders: dict[str, Responder] = Field(default_factory=dict)
     fail: Callable[[ScriptedCall], BaseException | None] | None = None
     model_name: str = "scripted"
+    # set (to anything) to take `ModelClient.complete(history=...)` as the local backend does:
+    # the history then reaches the responder as `ScriptedCall.history`
+    prose_repetition: Any = None
     _calls: list[ScriptedCall] = PrivateAttr(default_factory=list)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
@@ -104,7 +108,8 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        call = ScriptedCall(task_from_tags(getattr(run_manager, "tags", None)), tuple(messages))
+        call = ScriptedCall(task_from_tags(getattr(run_manager, "tags", None)), tuple(messages),
+                            history=str(kwargs.get("dry_history", "")))
         text = str(self._answer(call))
         message = AIMessage(
             text,

@@ -106,6 +106,13 @@ def state_update(call: ScriptedCall) -> dict[str, Any]:
     }
 
 
+def same_sentence(call: ScriptedCall) -> str:
+    """A reword reply that changes nothing (so the pass keeps the sentence)."""
+    match = re.search(r"^Sentence to reword: (.*)$", call.prompt, re.MULTILINE)
+    assert match, "no sentence in the reword prompt"
+    return match.group(1)
+
+
 def consistent(call: ScriptedCall) -> dict[str, Any]:
     return {"consistent": True, "problems": []}
 
@@ -128,6 +135,7 @@ def writer_model(
         "state_update": state_update,
         "consistency_check": check,
         "qc_judge": lambda call: {"score": 4, "notes": "fine"},
+        "reword": same_sentence,
         **extra,
     }
     if plan is not None:

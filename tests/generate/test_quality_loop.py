@@ -9,8 +9,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
-
 from chunkwise.models.scripted import ScriptedCall, ScriptedChatModel
 from chunkwise.models.settings import ModelSettings
 from chunkwise.nodes.generate.budget import PROMPT_MARGIN, TEMPLATE_TOKENS
@@ -268,32 +266,15 @@ def test_a_sentence_mostly_made_of_earlier_wording_is_taken_out_before_qc(
         result["qc_report"]["removed_repeats"])
 
 
-class _DryScripted(ScriptedChatModel):
-    """A scripted writer that, like the local backend, can be told what not to copy: it
-    records the history each call was given."""
-
-    prose_repetition: str = "DRY"
-    histories: list[tuple[str, int, str]] = Field(default_factory=list)
-
-    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None,
-                  **kwargs: Any) -> Any:
-        result = super()._generate(messages, stop, run_manager)
-        call = self.calls[-1]
-        self.histories.append((call.task, section_of(call) if call.task != "plan_generation"
-                               else -1, kwargs.get("dry_history", "")))
-        return result
-
-
 def test_the_writer_is_kept_from_copying_the_sections_before_where_the_backend_can(
     run_generate: Runner, tmp_path: Path
 ) -> None:
-    model = _DryScripted(responders=writer_model().responders)
+    model = ScriptedChatModel(responders=writer_model().responders, prose_repetition="DRY")
     result = run_generate({"manual_plan": manual_plan(3)}, model).values["result"]
     texts = [text_of(tmp_path, s["text_key"]) for s in result["sections"]]
-    writes = {index: history for task, index, history in model.histories
-              if task == "section_generation"}
+    writes = {section_of(c): c.history for c in model.calls_for("section_generation")}
     assert writes[0] == ""  # nothing before the first section
     assert writes[1] == texts[0].strip()
     assert writes[2] == texts[0].strip() + "\n\n" + texts[1].strip()
     # structured calls (state updates, checks) are not prose: no history
-    assert all(h == "" for task, _, h in model.histories if task != "section_generation")
+    assert all(c.history == "" for c in model.calls if c.task != "section_generation")
