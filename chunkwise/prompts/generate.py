@@ -419,11 +419,14 @@ def reword_messages(
 ) -> list[BaseMessage]:
     """One sentence to reword (`text.rewording`): the sentence before it for context, the
     phrases the text already used, and the terms that must stay as they are."""
+    opening = next((p for p in phrases if sentence.startswith(p)), "")
     body = _blocks(
         f"Sentence before it: {before}" if before.strip() else "",
         f"Sentence to reword: {sentence}",
         "Already used in the text, so word these differently: "
         + "; ".join(f'"{p}"' for p in phrases),
+        # a small model keeps a sentence's opening frame unless told to change it
+        f'Do not start with "{opening}": begin with other words.' if opening else "",
         ("Keep these terms as they are: " + "; ".join(keep)) if keep else "",
         "Reworded sentence:",
     )

@@ -21,6 +21,7 @@ __all__ = ["Repeat", "repeat_share", "repeated_sentences", "reworded", "splice",
 
 NGRAM = 5  # the QC report's repetition measure: word 5-grams already used
 KEPT_CHECKS = ("numbers", "entities", "citations")  # what a reworded sentence may not lose
+LEAD_CHARS = 120  # enough text before a sentence for the 4 words a 5-gram can start with
 MIN_RATIO, MAX_RATIO = 0.6, 1.6  # a reworded sentence's words against the original's
 _STRICT = FidelityLimits(entity_min_ratio=1.0, entity_grace=0)  # one sentence: every name stays
 
@@ -46,6 +47,7 @@ class Repeat:
     share: float
     phrases: tuple[str, ...]
     before: str = ""
+    lead: tuple[str, ...] = ()  # the words just before it: 5-grams run across into it
 
 
 def _grams(words: Sequence[str]) -> list[tuple[str, ...]]:
@@ -57,17 +59,26 @@ def used_ngrams(texts: Iterable[str]) -> set[tuple[str, ...]]:
     return {gram for text in texts for gram in _grams(qc.words_of(text))}
 
 
-def repeat_share(sentence: str, used: set[tuple[str, ...]]) -> float:
-    """Share of `sentence`'s word 5-grams in `used` or earlier in itself; 0 when too short."""
-    grams = _grams(qc.words_of(sentence))
-    if not grams:
-        return 0.0
-    seen = set(used)
-    repeats = 0
-    for gram in grams:
-        repeats += gram in seen
+def repeat_share(
+    sentence: str, used: set[tuple[str, ...]], lead: Sequence[str] = ()
+) -> float:
+    """Share of the word 5-grams reaching into `sentence` (from the `lead` words before it)
+    that are in `used` or earlier in it; 0 when too short."""
+    flags = _repeated(lead, qc.words_of(sentence), set(used))
+    return sum(flags) / len(flags) if flags else 0.0
+
+
+def _repeated(
+    lead: Sequence[str], words: Sequence[str], seen: set[tuple[str, ...]]
+) -> list[bool]:
+    """For each word 5-gram reaching into `words` (it may start in `lead`, the words before
+    them), whether `seen` already has it; `seen` gains them all."""
+    lead = list(lead)[-(NGRAM - 1):] if words else []
+    flags = []
+    for gram in _grams([*lead, *words]):
+        flags.append(gram in seen)
         seen.add(gram)
-    return repeats / len(grams)
+    return flags
 
 
 def _sentences(text: str) -> Iterable[tuple[int, int]]:
@@ -89,17 +100,19 @@ def _sentences(text: str) -> Iterable[tuple[int, int]]:
         offset += len(line)
 
 
-def _phrases(sentence: str, repeated: list[bool]) -> tuple[str, ...]:
-    """The runs of repeated 5-grams in `sentence`, as written there."""
+def _phrases(sentence: str, repeated: list[bool], lead: int) -> tuple[str, ...]:
+    """The runs of repeated 5-grams in `sentence`, as written there (`repeated` counts from
+    `lead` words before it)."""
     spans = [m.span() for m in _TOKEN.finditer(sentence)]
     runs: list[tuple[int, int]] = []  # word index ranges, end exclusive
     for i, hit in enumerate(repeated):
         if not hit:
             continue
-        if runs and i <= runs[-1][1]:
-            runs[-1] = (runs[-1][0], i + NGRAM)
+        first = max(0, i - lead)
+        if runs and first <= runs[-1][1]:
+            runs[-1] = (runs[-1][0], i - lead + NGRAM)
         else:
-            runs.append((i, i + NGRAM))
+            runs.append((first, i - lead + NGRAM))
     return tuple(sentence[spans[a][0] : spans[b - 1][1]] for a, b in runs)
 
 
@@ -115,17 +128,13 @@ def repeated_sentences(
         # what lies between sentences (a heading, a label) has been read too
         used |= used_ngrams([text[last_end:start]])
         sentence = text[start:end]
-        grams = _grams(qc.words_of(sentence))
-        repeated = []
-        seen = set(used)
-        for gram in grams:
-            repeated.append(gram in seen)
-            seen.add(gram)
-        share = sum(repeated) / len(grams) if grams else 0.0
-        if grams and share >= min_share:
+        # a label ("Clustering: t-SNE can be used ...") counts, as in the text's own measure
+        lead = tuple(qc.words_of(text[max(0, start - LEAD_CHARS) : start])[-(NGRAM - 1):])
+        repeated = _repeated(lead, qc.words_of(sentence), used)
+        share = sum(repeated) / len(repeated) if repeated else 0.0
+        if repeated and share >= min_share:
             found.append(Repeat(start, end, sentence, round(share, 3),
-                                _phrases(sentence, repeated), before))
-        used = seen
+                                _phrases(sentence, repeated, len(lead)), before, lead))
         last_end, before = end, sentence
     return found
 
@@ -154,7 +163,7 @@ def reworded(
         return None
     if repeat.sentence[-1:] in ".!?" and new[-1:] not in ".!?\"'”’)":
         return None
-    if repeat_share(new, used) >= repeat_share(repeat.sentence, used):
+    if repeat_share(new, used, repeat.lead) >= repeat_share(repeat.sentence, used, repeat.lead):
         return None
     sample = ChunkSample(source=repeat.sentence, rewritten=new, limits=_STRICT)
     if not all(result.passed for result in run_checks(sample, KEPT_CHECKS)):

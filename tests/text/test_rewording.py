@@ -31,7 +31,7 @@ def test_sentences_reusing_earlier_wording_are_found_without_their_list_marker_o
     ]
     first, second = found
     assert first.phrases == ("keepers can be used to watch the coast",)
-    assert first.share == 0.571  # 4 of its 7 word 5-grams
+    assert first.share == 0.444  # 4 of the 9 word 5-grams reaching into it ("uses weather ...")
     assert second.before == "Ships saw the beam."
     assert TEXT[first.start:first.end] == first.sentence
     # code is not prose: its line is never a candidate, whatever it repeats
@@ -52,6 +52,16 @@ def test_run_together_list_items_are_each_found_without_their_label() -> None:
         "keepers can be used to watch the coast in a storm.",
         "keepers can be used to watch the coast for wrecks.",
     ]
+
+
+def test_a_repeated_label_counts_with_the_sentence_it_leads_into() -> None:
+    earlier = ["Clustering: t-SNE can be used to group points."]
+    (found,) = repeated_sentences("- **Clustering**: t-SNE can be applied to parts.", earlier,
+                                  min_share=0.2)
+    assert (found.sentence, found.share, found.phrases) == (
+        "t-SNE can be applied to parts.", 0.25, ("t-SNE can be",))
+    assert repeated_sentences("- **Grouping**: t-SNE can be applied to parts.", earlier,
+                              min_share=0.2) == []
 
 
 def test_a_splice_changes_the_sentence_and_nothing_else() -> None:
