@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from chunkwise.models.scripted import ScriptedCall
+from chunkwise.prompts.generate import reword_messages
 from tests.generate.conftest import Runner, text_of
 from tests.generate.support import manual_plan, section_of, section_text, writer_model
 
@@ -67,3 +68,11 @@ def test_no_reword_calls_when_the_pass_is_off(run_generate: Runner, tmp_path: Pa
     assert not model.calls_for("reword")
     assert STORM in text_of(tmp_path, result["sections"][1]["text_key"])
     assert result["qc_report"]["reworded_sentences"] == []
+
+
+def test_a_sentence_opening_with_a_repeated_phrase_is_asked_for_another_opening() -> None:
+    prompt = reword_messages("Keepers can be used to watch the coast in a storm.", "",
+                             ["Keepers can be used to watch the coast"])[-1].content
+    assert 'Do not start with "Keepers can be used to watch the coast"' in prompt
+    inside = reword_messages(STORM, "", ["can be used to watch the coast"])[-1].content
+    assert "Do not start" not in inside
