@@ -415,10 +415,12 @@ _REWORD_SYSTEM = (
 
 
 def reword_messages(
-    sentence: str, before: str, phrases: Sequence[str], keep: Sequence[str] = ()
+    sentence: str, before: str, phrases: Sequence[str], keep: Sequence[str] = (),
+    refused: str = "",
 ) -> list[BaseMessage]:
     """One sentence to reword (`text.rewording`): the sentence before it for context, the
-    phrases the text already used, and the terms that must stay as they are."""
+    phrases the text already used, the terms that must stay as they are, and the reply a
+    first try gave that could not be used."""
     opening = next((p for p in phrases if sentence.startswith(p)), "")
     body = _blocks(
         f"Sentence before it: {before}" if before.strip() else "",
@@ -428,6 +430,8 @@ def reword_messages(
         # a small model keeps a sentence's opening frame unless told to change it
         f'Do not start with "{opening}": begin with other words.' if opening else "",
         ("Keep these terms as they are: " + "; ".join(keep)) if keep else "",
+        (f"Not this, which still repeats the text or loses a fact or name: {refused}"
+         if refused else ""),
         "Reworded sentence:",
     )
     return [SystemMessage(_REWORD_SYSTEM), HumanMessage(body)]

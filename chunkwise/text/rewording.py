@@ -17,7 +17,16 @@ from dataclasses import dataclass
 from chunkwise.text import qc
 from chunkwise.text.fidelity import ChunkSample, FidelityLimits, run_checks
 
-__all__ = ["Repeat", "repeat_share", "repeated_sentences", "reworded", "splice", "used_ngrams"]
+__all__ = [
+    "Repeat",
+    "clean_reply",
+    "repeat_share",
+    "repeated_phrases",
+    "repeated_sentences",
+    "reworded",
+    "splice",
+    "used_ngrams",
+]
 
 NGRAM = 5  # the QC report's repetition measure: word 5-grams already used
 KEPT_CHECKS = ("numbers", "entities", "citations")  # what a reworded sentence may not lose
@@ -68,14 +77,17 @@ def repeat_share(
     return sum(flags) / len(flags) if flags else 0.0
 
 
+def _lead(lead: Sequence[str]) -> list[str]:
+    return list(lead)[-(NGRAM - 1):]  # a 5-gram reaching into a sentence starts at most 4 before
+
+
 def _repeated(
     lead: Sequence[str], words: Sequence[str], seen: set[tuple[str, ...]]
 ) -> list[bool]:
     """For each word 5-gram reaching into `words` (it may start in `lead`, the words before
     them), whether `seen` already has it; `seen` gains them all."""
-    lead = list(lead)[-(NGRAM - 1):] if words else []
     flags = []
-    for gram in _grams([*lead, *words]):
+    for gram in _grams([*_lead(lead), *words] if words else []):
         flags.append(gram in seen)
         seen.add(gram)
     return flags
@@ -116,6 +128,14 @@ def _phrases(sentence: str, repeated: list[bool], lead: int) -> tuple[str, ...]:
     return tuple(sentence[spans[a][0] : spans[b - 1][1]] for a, b in runs)
 
 
+def repeated_phrases(
+    sentence: str, used: set[tuple[str, ...]], lead: Sequence[str] = ()
+) -> tuple[str, ...]:
+    """The runs of `sentence` whose word 5-grams are in `used` or earlier in it, as written."""
+    flags = _repeated(lead, qc.words_of(sentence), set(used))
+    return _phrases(sentence, flags, len(_lead(lead)))
+
+
 def repeated_sentences(
     text: str, earlier: Sequence[str] = (), *, min_share: float
 ) -> list[Repeat]:
@@ -129,7 +149,7 @@ def repeated_sentences(
         used |= used_ngrams([text[last_end:start]])
         sentence = text[start:end]
         # a label ("Clustering: t-SNE can be used ...") counts, as in the text's own measure
-        lead = tuple(qc.words_of(text[max(0, start - LEAD_CHARS) : start])[-(NGRAM - 1):])
+        lead = tuple(_lead(qc.words_of(text[max(0, start - LEAD_CHARS) : start])))
         repeated = _repeated(lead, qc.words_of(sentence), used)
         share = sum(repeated) / len(repeated) if repeated else 0.0
         if repeated and share >= min_share:
@@ -144,6 +164,16 @@ def splice(text: str, repeat: Repeat, sentence: str) -> str:
     return text[: repeat.start] + sentence + text[repeat.end :]
 
 
+def clean_reply(reply: str) -> str:
+    """A reword reply's first line, without a "Reworded sentence:" label, quotes, a list
+    marker or a bold label."""
+    lines = [line for line in reply.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    new = _REPLY_LABEL.sub("", lines[0]).strip().strip('"“”').strip()
+    return _LEAD.sub("", new, count=1).strip()
+
+
 def reworded(
     repeat: Repeat, reply: str, used: set[tuple[str, ...]], keep: Sequence[str] = ()
 ) -> str | None:
@@ -151,11 +181,7 @@ def reworded(
     sentence of about the same length, repeating less of `used` (the 5-grams read before it)
     than the original did, keeping its numbers, names and citations and every `keep` term it
     named; else None."""
-    lines = [line for line in reply.strip().splitlines() if line.strip()]
-    if not lines:
-        return None
-    new = _REPLY_LABEL.sub("", lines[0]).strip().strip('"“”').strip()
-    new = _LEAD.sub("", new, count=1).strip()
+    new = clean_reply(reply)
     words, old_words = qc.count_words(new), qc.count_words(repeat.sentence)
     if not new or not MIN_RATIO * old_words <= words <= MAX_RATIO * old_words:
         return None

@@ -17,7 +17,7 @@ BELLS = "Boys can be used to watch the coast by the bells when the fog came down
 REPLIES = {
     STORM: "Reworded sentence: In a winter storm the crews kept an eye on the shore for lost "
            "ships.",
-    REEFS: "The boats patrolled the shallows by the reefs at low tide.",  # the 12 is lost
+    REEFS: "The boats patrolled the shallows by the reefs at low tide.",  # the 12 is lost...
     BELLS: "When fog came down the boys listened for smuggling boats by the bells.",  # forbidden
 }
 
@@ -28,8 +28,13 @@ def _write(call: ScriptedCall) -> str:
     return f"{section_text(call, ratio=0.6)} {STORM}\n\n{REEFS} {BELLS}"
 
 
+SECOND_TRY = "At low tide the boats kept a watch on the shore near the 12 reefs."  # ... and kept when shown the loss
+
+
 def _reword(call: ScriptedCall) -> str:
-    (sentence,) = [s for s in REPLIES if f"Sentence to reword: {s}" in call.prompt]
+    sentence = section_of_reword(call)
+    if sentence == REEFS and "Not this" in call.prompt:
+        return SECOND_TRY
     return REPLIES[sentence]
 
 
@@ -40,20 +45,23 @@ def test_a_sentence_reusing_earlier_wording_is_reworded_and_a_reply_that_loses_i
     result = run_generate({"manual_plan": manual_plan(2)}, model).values["result"]
 
     calls = model.calls_for("reword")
-    assert [section_of_reword(c) for c in calls] == [STORM, REEFS, BELLS]
+    assert [section_of_reword(c) for c in calls] == [STORM, REEFS, REEFS, BELLS, BELLS]
     assert '"can be used to watch the coast"' in calls[0].prompt  # the reused words, quoted
+    # a refused reply is shown to the second try, which is not asked twice the same
+    assert "Not this" not in calls[1].prompt
+    assert f"Not this, which still repeats the text or loses a fact or name: {REPLIES[REEFS]}" in (
+        calls[2].prompt)
     first = text_of(tmp_path, result["sections"][0]["text_key"])
     second = text_of(tmp_path, result["sections"][1]["text_key"])
     assert FRAME in first  # the first use is no repeat
     assert "In a winter storm the crews kept an eye on the shore for lost ships." in second
     assert STORM not in second
-    assert REEFS in second  # its reply lost the number 12
-    assert BELLS in second and "smuggling" not in second  # its reply broke a plan rule
-    assert second.endswith(f"\n\n{REEFS} {BELLS}")  # the rest stays exactly as written
+    assert REEFS not in second and SECOND_TRY in second  # its first reply lost the number 12
+    assert BELLS in second and "smuggling" not in second  # both replies broke a plan rule
+    assert second.endswith(f"\n\n{SECOND_TRY} {BELLS}")  # the rest stays exactly as written
     report = result["qc_report"]
-    (note,) = report["reworded_sentences"]
-    assert note.startswith('section 2 "Part 2": reworded a sentence that reused earlier wording: '
-                           f'"{STORM}"')
+    assert [n.split(": ", 1)[1][:70] for n in report["reworded_sentences"]] == [
+        f'reworded a sentence that reused earlier wording: "{s}'[:70] for s in (STORM, REEFS)]
     assert report["passed"]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from chunkwise.text.rewording import (
     Repeat,
     repeat_share,
+    repeated_phrases,
     repeated_sentences,
     reworded,
     splice,
@@ -113,3 +114,12 @@ def test_a_reworded_sentence_is_refused_when_it_repeats_as_much_or_loses_anythin
 def test_repeat_share_counts_repeats_inside_the_sentence_too() -> None:
     assert repeat_share("one two three four five one two three four five", set()) == 1 / 6
     assert repeat_share("too short", set()) == 0.0
+
+
+def test_repeated_phrases_are_quoted_as_written_from_the_lead_on() -> None:
+    used = used_ngrams([EARLIER])
+    assert repeated_phrases("Keepers can be used to watch the Coast, they said.", used) == (
+        "Keepers can be used to watch the Coast",)
+    assert repeated_phrases("be used to watch the sea.", used, ("keepers", "can")) == (
+        "be used to watch the",)
+    assert repeated_phrases("Nothing here is old.", used) == ()

@@ -21,13 +21,23 @@ from chunkwise.prompts.generate import reword_messages
 from chunkwise.runtime.progress import announce_stage, unit_done
 from chunkwise.state.generate import GenerateContext, GenerateState, GenerationPlan
 from chunkwise.text import qc
-from chunkwise.text.rewording import Repeat, repeated_sentences, reworded, splice, used_ngrams
+from chunkwise.text.rewording import (
+    Repeat,
+    clean_reply,
+    repeated_phrases,
+    repeated_sentences,
+    reworded,
+    splice,
+    used_ngrams,
+)
 from chunkwise.text.tokens import count_tokens
 
 # A sentence with at least this share of its word 5-grams already read is reworded. On the
-# saved texts of the generate benchmark, 0.2 took the repeated 5-grams from 7.5% to 4.6% and
-# 0.15 to 4.1%, at one call of about 2 s per sentence on the local model.
-REWORD_SHARE = 0.15
+# saved texts of three generate benchmark prompts, 0.2 took the repeated 5-grams from 7.5% to
+# 4.6% and 0.15 to 4.1% (about 2 s a call on the local model); on six prompts, a third of
+# what 0.15 left was in sentences of 10-15%.
+REWORD_SHARE = 0.1
+TRIES = 2  # a refused reply is shown to the second try: the same prompt would get it again
 REPLY_SLACK = 16  # tokens a reworded sentence may add to twice the original's
 
 
@@ -40,8 +50,9 @@ def reword_text(
     ctx: GenerateContext,
 ) -> tuple[str, list[str], Usage]:
     """Section `index` with its repeating sentences reworded where a reply passed every check,
-    a note per sentence reworded, and the calls' usage. Every candidate gets one call; the
-    candidates are found again after each change, since a change moves the text after it."""
+    a note per sentence reworded, and the calls' usage. Every candidate gets up to `TRIES`
+    calls; the candidates are found again after each change, since a change moves the text
+    after it."""
     spec = plan.sections[index]
     keep = [*spec.required_entities, *plan.terminology_preferences.values()]
     penalty = check_section(plan, index, text, earlier, ctx).penalty()
@@ -52,24 +63,29 @@ def reword_text(
                    if r.sentence not in tried]:
         repeat: Repeat = todo[0]
         tried.add(repeat.sentence)
-        reply = client.complete(
-            reword_messages(repeat.sentence, repeat.before, repeat.phrases, keep),
-            task="reword", item=index,
-            max_tokens=2 * count_tokens(repeat.sentence) + REPLY_SLACK,
-            # the reply is kept from copying what was read, the sentence itself included
-            history="\n\n".join([*earlier, text[: repeat.end]]))
-        usage = usage + reply.usage
-        new = reworded(repeat, reply.text, used_ngrams([*earlier, text[: repeat.start]]), keep)
-        if new is None:
-            continue
-        changed = splice(text, repeat, new)
-        after = check_section(plan, index, changed, earlier, ctx).penalty()
-        if after > penalty:
-            continue
-        text, penalty = changed, after
-        tried.add(new)
-        notes.append(f'reworded a sentence that reused earlier wording: "{_clip(repeat.sentence)}"'
-                     f' -> "{_clip(new)}"')
+        used = used_ngrams([*earlier, text[: repeat.start]])
+        phrases, refused = repeat.phrases, ""
+        for _ in range(TRIES):
+            reply = client.complete(
+                reword_messages(repeat.sentence, repeat.before, phrases, keep, refused),
+                task="reword", item=index,
+                max_tokens=2 * count_tokens(repeat.sentence) + REPLY_SLACK,
+                # the reply is kept from copying what was read, the sentence itself included
+                history="\n\n".join([*earlier, text[: repeat.end]]))
+            usage = usage + reply.usage
+            new = reworded(repeat, reply.text, used, keep)
+            if new is not None:
+                changed = splice(text, repeat, new)
+                after = check_section(plan, index, changed, earlier, ctx).penalty()
+                if after <= penalty:
+                    text, penalty = changed, after
+                    tried.add(new)
+                    notes.append("reworded a sentence that reused earlier wording: "
+                                 f'"{_clip(repeat.sentence)}" -> "{_clip(new)}"')
+                    break
+            refused = clean_reply(reply.text)
+            again = repeated_phrases(refused, used, repeat.lead) if refused else ()
+            phrases = tuple(dict.fromkeys([*phrases, *again]))
     return text, notes, usage
 
 
