@@ -94,9 +94,8 @@ def _rewrite_until_verified(
     """Attempts of one part until one passes or the retries run out; the best one's text.
 
     A part that keeps every fact but comes back nearly unchanged under a style that asks for
-    change (`fidelity.check_style_change`) is retried once, saying so and (on the local backend)
-    with the source counted as already written; if it is still nearly unchanged it is kept and
-    reported as unchanged, not flagged."""
+    change (`fidelity.check_style_change`) is retried once, saying so; if it is still nearly
+    unchanged it is kept and reported as unchanged, not flagged."""
     rewriter = ctx.client("rewriter", ctx.rewriter_model)
     judge = ctx.client("judge", ctx.judge_model) if ctx.judge else None
     usage = Usage()
@@ -104,14 +103,10 @@ def _rewrite_until_verified(
     best_rank: int | None = None
     feedback: tuple[str, ...] = ()
     style_retried = False
-    copied = ""  # the source, once an attempt came back nearly unchanged
     for attempt in range(ctx.max_retries + 1):
         request = replace(base, feedback=feedback, attempt=attempt)
         messages = rewrite_messages(request)
-        # after a copy, the local backend's DRY counts the source as written: a small model
-        # told that it copied otherwise copies again, word for word
-        completion = rewriter.complete(messages, task="rewrite", item=base.chunk_index,
-                                       history=copied)
+        completion = rewriter.complete(messages, task="rewrite", item=base.chunk_index)
         usage = usage + completion.usage
         record.calls += 1
         record.tokens_sent += prompt_tokens(messages, tokenizer)
@@ -138,7 +133,6 @@ def _rewrite_until_verified(
         feedback = tuple(reason for r in failed for reason in r.reasons)
         if style_due:
             feedback, style_retried = (*feedback, *style.reasons), True
-            copied = base.current_chunk
         if attempt < ctx.max_retries:
             record.retries += 1
             record.retry_reasons.extend(feedback)
