@@ -28,7 +28,8 @@ def _write(call: ScriptedCall) -> str:
     return f"{section_text(call, ratio=0.6)} {STORM}\n\n{REEFS} {BELLS}"
 
 
-SECOND_TRY = "At low tide the boats kept a watch on the shore near the 12 reefs."  # ... and kept when shown the loss
+# ... and kept when shown the loss
+SECOND_TRY = "At low tide the boats kept a watch on the shore near the 12 reefs."
 
 
 def _reword(call: ScriptedCall) -> str:
