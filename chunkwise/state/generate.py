@@ -503,7 +503,7 @@ class GenerateContext(BaseContext):
     )
     reword_repeats: bool = field(
         default=True,
-        metadata={"description": "Reword each sentence that reuses earlier wording (one short "
+        metadata={"description": "Reword each sentence that reuses earlier wording (a short "
                   "call each, kept only when it repeats less and loses nothing)"},
     )
     qc_judge: bool = field(

@@ -1,4 +1,5 @@
-"""Reword pass: each sentence that reuses wording read before it gets one short call.
+"""Reword pass: each sentence that reuses wording read before it gets a short call (and a
+second when the first reply cannot be used).
 
 It runs on the final texts, after the consistency pass (a revision can bring repeats back),
 section by section in order, since what counts as read before a sentence is every section
@@ -19,7 +20,12 @@ from chunkwise.models.usage import Usage
 from chunkwise.nodes.generate.common import can_fall_back, check_section, ordered, plan_of, timed
 from chunkwise.prompts.generate import reword_messages
 from chunkwise.runtime.progress import announce_stage, unit_done
-from chunkwise.state.generate import GenerateContext, GenerateState, GenerationPlan
+from chunkwise.state.generate import (
+    GenerateContext,
+    GenerateState,
+    GenerationPlan,
+    SectionRecord,
+)
 from chunkwise.text import qc
 from chunkwise.text.rewording import (
     Repeat,
@@ -100,23 +106,23 @@ def reword_repeats(state: GenerateState, runtime: Runtime[GenerateContext]) -> d
     announce_stage("reword", len(records))
     client = ctx.client("writer", ctx.writer_model)
     earlier: list[str] = []
-    updates = {}
+    updates: dict[int, SectionRecord] = {}
     usage = Usage()
     warnings: list[str] = []
     for record in records:
         text = store.get(record.text_key)
         try:
-            new, notes, used = reword_text(client, plan, record.index, text, earlier, ctx)
+            new, notes, spent = reword_text(client, plan, record.index, text, earlier, ctx)
         except ModelCallError as exc:  # optional: the text stands as written
             if not can_fall_back(exc):
                 raise
             warnings.append(f"reword pass stopped at section {record.index + 1} ({exc.kind})")
             break
-        usage = usage + used
+        usage = usage + spent
         if notes:
             updates[record.index] = record.model_copy(update={
                 "text_key": store.put(new), "words": qc.count_words(new),
                 "notes": [*record.notes, *notes]})
-        unit_done("reword", record.index, ok=True, tokens=used.total_tokens)
+        unit_done("reword", record.index, ok=True, tokens=spent.total_tokens)
         earlier.append(new)
     return {"sections": updates, "usage": usage, "warnings": warnings}
