@@ -24,7 +24,7 @@ from chunkwise.models.settings import ModelSettings
 from tests.generate.support import filler, manual_plan, writer_model
 
 ORIGINAL_TASKS = {"plan_generation", "section_generation", "consistency_pass"}
-NEW_TASKS = {"state_update", "qc_rewrite", "consistency_check", "qc_judge"}
+NEW_TASKS = {"state_update", "qc_rewrite", "qc_continue", "consistency_check", "qc_judge", "reword"}
 
 
 class StubLLM:

@@ -85,3 +85,19 @@ def test_a_sentence_opening_with_a_repeated_phrase_is_asked_for_another_opening(
     assert 'Do not start with "Keepers can be used to watch the coast"' in prompt
     inside = reword_messages(STORM, "", ["can be used to watch the coast"])[-1].content
     assert "Do not start" not in inside
+
+
+def test_a_model_that_cannot_reword_leaves_the_text_as_written_with_a_warning(
+    run_generate: Runner, tmp_path: Path
+) -> None:
+    def unknown_task(call: ScriptedCall) -> str:  # an original-API model knows no "reword"
+        raise ValueError(f"unknown task {call.task}")
+
+    model = writer_model(write=_write, reword=unknown_task)
+    result = run_generate({"manual_plan": manual_plan(2)}, model).values["result"]
+    assert len(model.calls_for("reword")) == 1  # the pass stops at the first failure
+    assert STORM in text_of(tmp_path, result["sections"][1]["text_key"])
+    report = result["qc_report"]
+    assert report["reworded_sentences"] == []
+    assert any(w.startswith("reword pass stopped at section 2") for w in
+               report["section_warnings"]), report["section_warnings"]
