@@ -51,7 +51,6 @@ __all__ = [
     "terminology_violations",
     "trim_unfinished",
     "voice_problem",
-    "word_spans",
     "words_of",
 ]
 
@@ -90,11 +89,6 @@ def length_score(required: int, actual: int) -> float:
 def words_of(text: str) -> list[str]:
     """Lower-cased word tokens (letters and digits; each CJK character alone)."""
     return [w.lower() for w in _TOKEN.findall(text)]
-
-
-def word_spans(text: str) -> list[tuple[int, int]]:
-    """Where each of `words_of(text)` stands in `text`, to quote a run of words as written."""
-    return [m.span() for m in _TOKEN.finditer(text)]
 
 
 def _phrase_pattern(phrase: str) -> re.Pattern[str] | None:

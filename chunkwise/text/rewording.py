@@ -34,6 +34,7 @@ LEAD_CHARS = 120  # enough text before a sentence for the 4 words a 5-gram can s
 MIN_RATIO, MAX_RATIO = 0.6, 1.6  # a reworded sentence's words against the original's
 _STRICT = FidelityLimits(entity_min_ratio=1.0, entity_grace=0)  # one sentence: every name stays
 
+_TOKEN = re.compile(r"[\u4e00-\u9fff]|[^\W_]+", re.UNICODE)  # as `qc.words_of` counts words
 _SENTENCE = re.compile(r".+?(?:[.!?。！？][\"'”’)\]]*(?=\s|$)|$)")
 # what stays before a sentence on its line: a list marker, a quote mark, a bold label
 _LEAD = re.compile(r"^\s*(?:(?:[-*+]|\d+[.)])\s+|>\s*)?(?:\*\*[^*\n]{1,80}\*\*:?\s*)?")
@@ -114,7 +115,7 @@ def _sentences(text: str) -> Iterable[tuple[int, int]]:
 def _phrases(sentence: str, repeated: list[bool], lead: int) -> tuple[str, ...]:
     """The runs of repeated 5-grams in `sentence`, as written there (`repeated` counts from
     `lead` words before it)."""
-    spans = qc.word_spans(sentence)
+    spans = [m.span() for m in _TOKEN.finditer(sentence)]
     runs: list[tuple[int, int]] = []  # word index ranges, end exclusive
     for i, hit in enumerate(repeated):
         if not hit:
